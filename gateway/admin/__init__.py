@@ -1,0 +1,1 @@
+"""The admin API under ``/api/v1`` (bearer token; described by docs/openapi.yaml)."""

@@ -1,0 +1,1 @@
+"""RabbitMQ: the topology of DESIGN.md and a confirming publisher (aio-pika)."""

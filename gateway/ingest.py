@@ -1,0 +1,140 @@
+"""Inbound orchestration: adapter → dedup → normalize/mask → rules → route → confirmed publish.
+
+The platform's success answer is returned only after every event of the callback is confirmed
+by RabbitMQ (or was published before: a retry). Any failure propagates as a `GatewayError`, the
+claim is released, and the caller answers an error status so the platform retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+
+import structlog
+
+from adapters.base import Adapter
+from gateway.broker.publisher import Publisher
+from gateway.errors import BrokerUnavailable, StoreError, Unroutable
+from gateway.metrics import Metrics
+from gateway.models import Envelope, Message, PlatformEvent, Reply, Route, WebhookRequest
+from gateway.routing import route as default_route
+from gateway.serialize import envelope
+from gateway.store.dedup import Claim, DedupStore
+from gateway.store.outbox import OutboxStore
+from normalizer.normalize import message_id
+from rules.engine import InboundDecision, RuleSet
+
+__all__ = ["InFlight", "Ingest"]
+
+log = structlog.get_logger("gateway.ingest")
+
+Normalize = Callable[[PlatformEvent], Message]
+Router = Callable[[Message, InboundDecision], Awaitable[Route]]
+
+
+async def _rules_only(message: Message, decision: InboundDecision) -> Route:
+    return default_route(message, decision)
+
+
+class InFlight(BrokerUnavailable):
+    """The same message is being published by another request right now; retry later."""
+
+
+class Ingest:
+    def __init__(
+        self,
+        *,
+        normalize: Normalize,
+        dedup: DedupStore,
+        publisher: Publisher,
+        rules: Callable[[], RuleSet] | None = None,
+        router: Router = _rules_only,
+        metrics: Metrics | None = None,
+        outbox: OutboxStore | None = None,
+        on_customer_action: Callable[[Message], Awaitable[None]] | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._on_customer_action = on_customer_action
+        self._metrics = metrics or Metrics()
+        self._normalize = normalize
+        empty = RuleSet.empty()
+        self._rules = rules if rules is not None else lambda: empty
+        self._dedup = dedup
+        self._publisher = publisher
+        self._router = router
+
+    async def handle(self, adapter: Adapter, request: WebhookRequest) -> Reply:
+        """Verify and parse, hand every event on, then return the platform's success reply."""
+        events: Sequence[PlatformEvent] = adapter.receive(request)
+        for event in events:
+            await self.process(event)
+        return adapter.ack(request)
+
+    async def process(self, event: PlatformEvent) -> Message | None:
+        """Publish one event once; None when it was a duplicate."""
+        mid = message_id(event.platform.value, event.account, event.platform_msg_id)
+        claim = await self._dedup.claim(mid)
+        if claim is Claim.DUPLICATE:
+            self._metrics.dedup_hits.labels(event.platform.value).inc()
+            log.info(
+                "inbound.duplicate",
+                message_id=mid,
+                platform=event.platform.value,
+                account=event.account,
+            )
+            return None
+        if claim is Claim.BUSY:
+            raise InFlight("message is being published by another request")
+        try:
+            message = self._normalize(event)
+            if message.customer_initiated and self._on_customer_action is not None:
+                await self._on_customer_action(message)  # opens the reply window first
+            decision = self._rules().inbound(message.text, message.platform.value, message.account)
+            message = replace(message, rules=decision.as_rules_result())
+            decided = await self._router(message, decision)
+            await self._hand_off(envelope(message, decided))
+        except BaseException:
+            await self._dedup.release(mid)
+            raise
+        try:
+            await self._dedup.done(mid)
+        except StoreError as exc:
+            # The message is safely on RabbitMQ: answer success. The claim stays pending; a
+            # later retry after it goes stale may publish again under the same message_id.
+            log.warning("inbound.dedup_not_recorded", message_id=mid, error=str(exc))
+        routed = replace(message, route=decided)
+        self._metrics.observe_message(routed)
+        log.info(
+            "inbound.published",
+            message_id=mid,
+            platform=event.platform.value,
+            account=event.account,
+            kind=message.kind.value,
+            route=decided.target.value,
+            pii=list(message.pii),
+        )
+        return routed
+
+    async def _hand_off(self, env: Envelope) -> None:
+        """Publish with a confirm; if RabbitMQ cannot take it, keep it in the durable outbox.
+        While the outbox holds anything, new messages queue behind it to keep their order."""
+        outbox = self._outbox
+        if outbox is not None and outbox.enabled and outbox.waiting:
+            await outbox.put(env)
+            return
+        try:
+            with self._metrics.publishing():
+                await self._publisher.publish(env)
+        except Unroutable:
+            raise
+        except BrokerUnavailable:
+            if outbox is None or not outbox.enabled:
+                raise
+            await outbox.put(env)
+            log.warning("inbound.outboxed", message_id=env.message_id)
+
+    async def drain_outbox(self) -> int:
+        """Publish what waits in the outbox (a background task calls this)."""
+        if self._outbox is None or not self._outbox.waiting:
+            return 0
+        return await self._outbox.drain(self._publisher.publish)

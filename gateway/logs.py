@@ -1,0 +1,76 @@
+"""structlog configuration, done once by the CLI: JSON lines (or console), request context from
+contextvars, and a last-line-of-defence PII masking processor before rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import Processor
+
+__all__ = ["configure_logging"]
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def configure_logging(
+    *,
+    level: str = "info",
+    fmt: str = "json",
+    mask: Processor | None = None,
+    cache: bool = True,
+    stream: TextIO | None = None,
+) -> None:
+    """Configure structlog and route stdlib logging (aiohttp, aio-pika, alembic) through it.
+
+    `cache=False` keeps loggers re-configurable (tests: structlog's `capture_logs` and
+    `reset_defaults` do not reach loggers cached on first use). `stream` defaults to stderr.
+    """
+    out = sys.stderr if stream is None else stream
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_color_message,
+        structlog.processors.format_exc_info,
+    ]
+    if mask is not None:
+        shared.append(mask)
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=cache,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(_LEVELS[level], logging.INFO))
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _drop_color_message(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event_dict.pop("color_message", None)
+    return event_dict

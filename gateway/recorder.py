@@ -1,0 +1,177 @@
+"""The recorder: keeps the conversation records from what flows through RabbitMQ.
+
+A durable quorum queue ``kefu.records`` is bound to ``kefu.inbound`` (``#``), ``kefu.outbound``
+(``outbound``) and ``kefu.receipts`` (``receipt.#``). Messages are written to the store in
+batches and acknowledged only after the batch is committed (at-least-once; the records' unique
+key makes a redelivery harmless). The webhook hot path never waits for it. Several gateway
+processes share the queue as competing consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+
+from gateway.broker.publisher import CONNECTION_ERRORS
+from gateway.broker.topology import INBOUND, OUTBOUND, OUTBOUND_KEY, RECEIPTS
+from gateway.errors import StoreError
+from gateway.models import SCHEMA as MESSAGE_SCHEMA
+from gateway.store.records import RecordsStore, StatusUpdate
+
+__all__ = ["RECORDS_QUEUE", "Recorder", "to_record"]
+
+log = structlog.get_logger("gateway.recorder")
+
+RECORDS_QUEUE = "kefu.records"
+_BATCH, _FLUSH_EVERY, _SETTLE_TIMEOUT = 200, 0.25, 1.0
+
+
+def to_record(exchange: str, doc: dict[str, Any]) -> dict[str, Any] | StatusUpdate | None:
+    """A record row, an outcome, or None for what is not a conversation message."""
+    if exchange == INBOUND and doc.get("schema") == MESSAGE_SCHEMA:
+        route = doc.get("route") or {}
+        return {
+            "direction": "in",
+            "message_id": doc["id"],
+            "platform": doc["platform"],
+            "account": doc["account"],
+            "customer": doc["customer"]["id"],
+            "advisor_id": route.get("advisor_id"),
+            "sender": None,
+            "kind": doc["kind"],
+            "text": doc.get("text"),
+            "status": route.get("target", "unknown"),
+            "reason": route.get("reason"),
+            "at": _epoch(doc.get("received_at")),
+        }
+    if exchange == OUTBOUND and "request_id" in doc:
+        sender = str(doc.get("sender", ""))
+        content = doc.get("content") or {}
+        return {
+            "direction": "out",
+            "message_id": str(doc["request_id"]),
+            "platform": str(doc.get("platform", "")),
+            "account": str(doc.get("account", "")),
+            "customer": str(doc.get("customer", "")),
+            "advisor_id": sender.removeprefix("advisor:")
+            if sender.startswith("advisor:")
+            else None,
+            "sender": sender,
+            "kind": str(doc.get("kind", "unknown")),
+            "text": content.get("text") if isinstance(content, dict) else None,
+            "status": "queued",
+            "reason": None,
+            "at": time.time(),
+        }
+    if exchange == RECEIPTS and doc.get("request_id"):
+        return StatusUpdate(
+            str(doc["request_id"]),
+            str(doc.get("status", "unknown")),
+            doc.get("reason"),
+            time.time(),
+        )
+    return None
+
+
+class Recorder:
+    def __init__(self, store: RecordsStore, queue: AbstractQueue) -> None:
+        self._store = store
+        self._queue = queue
+        self._pending: list[AbstractIncomingMessage] = []
+        self._task: asyncio.Task[None] | None = None
+        self._tag: str | None = None
+
+    @classmethod
+    async def open(cls, store: RecordsStore, channel: AbstractChannel) -> Recorder:
+        await channel.set_qos(prefetch_count=_BATCH * 2)
+        queue = await channel.declare_queue(
+            RECORDS_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await queue.bind(INBOUND, "#")
+        await queue.bind(OUTBOUND, OUTBOUND_KEY)
+        await queue.bind(RECEIPTS, "receipt.#")
+        recorder = cls(store, queue)
+        recorder._tag = await queue.consume(recorder._on_message)
+        recorder._task = asyncio.create_task(recorder._flush_forever(), name="recorder")
+        return recorder
+
+    async def close(self) -> None:
+        if self._tag is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS, TimeoutError):
+                async with asyncio.timeout(_SETTLE_TIMEOUT):
+                    await self._queue.cancel(self._tag)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *CONNECTION_ERRORS):
+                await self._task
+        await self._flush()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._pending.append(message)
+        if len(self._pending) >= _BATCH:
+            await self._flush()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_EVERY)
+            try:
+                await self._flush()
+            except Exception as exc:  # keep recording: RabbitMQ redelivers what was not acked
+                log.error("recorder.flush_failed", error=type(exc).__name__)
+
+    async def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        rows: list[dict[str, Any]] = []
+        updates: list[StatusUpdate] = []
+        for message in batch:
+            try:
+                item = to_record(message.exchange or "", orjson.loads(message.body))
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+                log.warning("recorder.unreadable", exchange=message.exchange)
+                continue
+            if isinstance(item, StatusUpdate):
+                updates.append(item)
+            elif item is not None:
+                rows.append(item)
+        try:
+            await self._store.write(rows, updates)
+        except StoreError as exc:
+            log.warning("recorder.write_failed", error=str(exc), messages=len(batch))
+            await _settle(batch, ack=False)
+            return
+        await _settle(batch, ack=True)
+
+
+async def _settle(batch: list[AbstractIncomingMessage], *, ack: bool) -> None:
+    """Ack (or requeue) a batch with one frame per channel. Deliveries of a channel that died
+    (RabbitMQ reconnected meanwhile) cannot be settled: RabbitMQ redelivers them, and the
+    records' unique key makes the second write harmless."""
+    last_per_channel: dict[int, AbstractIncomingMessage] = {}
+    for message in batch:
+        try:
+            channel = message.channel  # raises once the delivering channel is closed
+        except CONNECTION_ERRORS:
+            continue
+        last_per_channel[id(channel)] = message
+    for message in last_per_channel.values():
+        with contextlib.suppress(*CONNECTION_ERRORS, TimeoutError):
+            async with asyncio.timeout(_SETTLE_TIMEOUT):
+                if ack:
+                    await message.ack(multiple=True)
+                else:
+                    await message.nack(multiple=True, requeue=True)
+
+
+def _epoch(value: Any) -> float:
+    if not isinstance(value, str):
+        return time.time()
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

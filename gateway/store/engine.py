@@ -1,0 +1,73 @@
+"""Engine creation and migrations at start-up.
+
+SQLite runs in WAL mode with `synchronous=FULL` (every commit is fsynced: the outbox and dedup
+rows must survive a power cut) and a busy timeout, so several connections of
+one process cooperate; PostgreSQL serializes concurrent migrations of several gateway processes
+with an advisory lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from gateway.errors import StoreError
+
+__all__ = ["create_engine", "migrate", "ping"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_PG_MIGRATION_LOCK = 0x6B656675  # "kefu"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`; SQLite connections get WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # the outbox promises durability: fsync commits
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision (idempotent, safe with concurrent processes)."""
+    try:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                )
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "heads"))
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"database migration failed: {type(exc).__name__}: {exc}") from exc
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """StoreError unless a trivial query succeeds."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreError(f"database unreachable: {type(exc).__name__}") from exc

@@ -1,0 +1,122 @@
+"""Conversation records: every inbound message and outbound request (masked), for the retention
+period. Written in batches by `gateway.recorder`, never on the webhook hot path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.store.schema import records as r
+from gateway.store.tx import transaction
+
+__all__ = ["RecordQuery", "RecordsStore", "StatusUpdate"]
+
+_IDENTITY = ["direction", "message_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """An outbound request's outcome (from its receipt)."""
+
+    message_id: str
+    status: str
+    reason: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    platform: str | None = None
+    account: str | None = None
+    customer: str | None = None
+    advisor_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+    after_seq: int | None = None
+    limit: int = 100
+
+
+class RecordsStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+    async def write(self, rows: Sequence[dict[str, Any]], updates: Sequence[StatusUpdate]) -> None:
+        """Insert records (a repeated one is ignored; an outbound request completes a record a
+        receipt created first) and apply outcomes, in one transaction."""
+        async with transaction(self._engine, "records write") as conn:
+            for row in rows:
+                stmt = self._insert(r).values(**row)
+                if row["direction"] == "out":
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=_IDENTITY,
+                        set_={
+                            k: stmt.excluded[k]
+                            for k in ("sender", "advisor_id", "kind", "text", "customer")
+                        },
+                    )
+                else:
+                    stmt = stmt.on_conflict_do_nothing(index_elements=_IDENTITY)
+                await conn.execute(stmt)
+            for up in updates:
+                done = await conn.execute(
+                    update(r)
+                    .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
+                    .values(status=up.status, reason=up.reason)
+                )
+                if done.rowcount == 0:  # the receipt came first: keep the outcome for the request
+                    await conn.execute(
+                        self._insert(r)
+                        .values(
+                            direction="out",
+                            message_id=up.message_id,
+                            platform="",
+                            account="",
+                            customer="",
+                            kind="unknown",
+                            status=up.status,
+                            reason=up.reason,
+                            at=up.at,
+                        )
+                        .on_conflict_do_nothing(index_elements=_IDENTITY)
+                    )
+
+    async def list(self, query: RecordQuery) -> list[dict[str, Any]]:
+        """Records newest first; `after_seq` continues a previous page."""
+        stmt = select(r).order_by(r.c.seq.desc()).limit(query.limit)
+        for column, value in (
+            (r.c.platform, query.platform),
+            (r.c.account, query.account),
+            (r.c.customer, query.customer),
+            (r.c.advisor_id, query.advisor_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if query.since is not None:
+            stmt = stmt.where(r.c.at >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(r.c.at < query.until)
+        if query.after_seq is not None:
+            stmt = stmt.where(r.c.seq < query.after_seq)
+        async with transaction(self._engine, "records read", write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [{str(key): value for key, value in row._mapping.items()} for row in rows]
+
+    async def purge(self, retention_seconds: float, batch: int = 5000) -> int:
+        """Delete up to `batch` records older than the retention; short transactions, so the
+        writers are never blocked for long. Returns how many."""
+        cutoff = time.time() - retention_seconds
+        oldest = select(r.c.seq).where(r.c.at < cutoff).order_by(r.c.seq).limit(batch)
+        async with transaction(self._engine, "records purge") as conn:
+            return int(
+                (
+                    await conn.execute(delete(r).where(r.c.seq.in_(oldest.scalar_subquery())))
+                ).rowcount
+            )

@@ -1,0 +1,98 @@
+"""Build the `gateway.message/1` Message from a platform event.
+
+Order matters: text is NFKC-normalized first (so full-width digits are digits), then every string
+that leaves the gateway — text, nickname, media titles, extra fields — is masked. The message id is
+stable across retries: SHA-256 of platform, account and platform message id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from gateway.models import Customer, Message, PlatformEvent
+
+__all__ = ["Masker", "Normalizer", "message_id", "nfkc"]
+
+
+class Masker(Protocol):
+    """What the normalizer needs of the PII stage (`normalizer.pii.PiiMasker` fits)."""
+
+    def mask_text(self, text: str) -> tuple[str, frozenset[Any]]: ...
+
+    def mask_fields(self, data: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[Any]]: ...
+
+
+def message_id(platform: str, account: str, platform_msg_id: str) -> str:
+    """Stable id: the same callback, retried, gets the same id."""
+    digest = hashlib.sha256(f"{platform}\x1f{account}\x1f{platform_msg_id}".encode())
+    return digest.hexdigest()[:32]
+
+
+def nfkc(text: str) -> str:
+    """NFKC normalization, skipped for pure ASCII (already normal)."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
+class Normalizer:
+    """Callable stage: PlatformEvent → masked Message."""
+
+    __slots__ = ("_clock", "_masker")
+
+    def __init__(self, masker: Masker, clock: Callable[[], datetime]) -> None:
+        self._masker = masker
+        self._clock = clock
+
+    def __call__(self, event: PlatformEvent) -> Message:
+        kinds: set[Any] = set()
+        text = None
+        if event.text is not None:
+            text, found = self._masker.mask_text(nfkc(event.text))
+            kinds |= found
+        nickname = None
+        if event.customer.nickname is not None:
+            nickname, found = self._masker.mask_text(nfkc(event.customer.nickname))
+            kinds |= found
+        media = None
+        if event.media is not None:
+            masked_media, found = self._masker.mask_fields(_nfkc_values(event.media))
+            media = {k: str(v) for k, v in masked_media.items()}
+            kinds |= found
+        extra: dict[str, Any] = {}
+        if event.extra:
+            extra, found = self._masker.mask_fields(_nfkc_values(event.extra))
+            kinds |= found
+        return Message(
+            id=message_id(event.platform.value, event.account, event.platform_msg_id),
+            platform=event.platform,
+            account=event.account,
+            platform_msg_id=event.platform_msg_id,
+            customer=Customer(event.customer.id, event.customer.union_id, nickname),
+            kind=event.kind,
+            sent_at=event.sent_at,
+            received_at=self._clock(),
+            text=text,
+            media=media,
+            event=event.event,
+            order=event.order,
+            pii=tuple(sorted(str(getattr(k, "value", k)) for k in kinds)),
+            customer_initiated=event.customer_initiated,
+            extra=extra,
+        )
+
+
+def _nfkc_values(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _nfkc_any(v) for k, v in data.items()}
+
+
+def _nfkc_any(value: Any) -> Any:
+    if isinstance(value, str):
+        return nfkc(value)
+    if isinstance(value, Mapping):
+        return _nfkc_values(value)
+    if isinstance(value, list | tuple):
+        return [_nfkc_any(v) for v in value]
+    return value

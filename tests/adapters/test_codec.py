@@ -1,0 +1,84 @@
+"""Defensive body decoding: XML bombs, DTDs, bad UTF-8, JSON depth."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.codec import check_depth, loads_json, loads_xml, sniff
+from gateway.errors import PayloadError
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+    b"<xml><Content>&lol2;</Content></xml>"
+)
+XXE = (
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+    b"<xml><Content>&e;</Content></xml>"
+)
+
+
+@pytest.mark.parametrize("body", [BILLION_LAUGHS, XXE, b"<!doctype xml><xml/>"])
+def test_dtd_and_entities_refused(body: bytes) -> None:
+    """Any DTD or entity declaration is refused before parsing."""
+    with pytest.raises(PayloadError):
+        loads_xml(body)
+
+
+@pytest.mark.parametrize(
+    "body", [b"<xml><a>1</xml>", b"<xml>", b"<a/><b/>", b"<xml>\xff\xfe</xml>"]
+)
+def test_malformed_xml_refused(body: bytes) -> None:
+    """Truncated, mismatched or invalid-UTF-8 XML is a PayloadError."""
+    with pytest.raises(PayloadError):
+        loads_xml(body)
+
+
+def test_cdata_and_escapes_parse() -> None:
+    """CDATA sections and character references parse to their text."""
+    assert loads_xml(b"<xml><A><![CDATA[<b>]]></A><B>&lt;&amp;</B></xml>") == {
+        "A": "<b>",
+        "B": "<&",
+    }
+
+
+@pytest.mark.parametrize("body", [b'{"a": "\xff"}', b'{"a": ', b"[1,2", b"nul"])
+def test_malformed_json_refused(body: bytes) -> None:
+    """Invalid UTF-8 and truncated JSON are PayloadErrors."""
+    with pytest.raises(PayloadError):
+        loads_json(body, 32)
+
+
+def test_json_depth_limit() -> None:
+    """Nesting beyond the limit is refused; at the limit it passes."""
+    assert loads_json(b"[" * 32 + b"]" * 32, 32)
+    with pytest.raises(PayloadError):
+        loads_json(b"[" * 33 + b"]" * 33, 32)
+    with pytest.raises(PayloadError):
+        loads_json(b'{"a":' * 40 + b"1" + b"}" * 40, 32)
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"success", b"\x00\x01"])
+def test_sniff_refuses_other_formats(body: bytes) -> None:
+    """Bodies that are neither XML nor JSON are refused."""
+    with pytest.raises(PayloadError):
+        sniff(body)
+
+
+@given(st.binary(max_size=300))
+def test_loads_xml_never_raises_other_errors(body: bytes) -> None:
+    """Arbitrary bytes either parse or raise PayloadError: nothing else escapes."""
+    try:
+        loads_xml(b"<xml>" + body + b"</xml>")
+    except PayloadError:
+        pass
+
+
+@given(
+    st.recursive(st.none() | st.integers(), lambda c: st.lists(c) | st.dictionaries(st.text(), c))
+)
+def test_check_depth_accepts_within_generous_limit(value: object) -> None:
+    """Shallow documents pass a generous limit."""
+    check_depth(value, 10_000)
