@@ -37,6 +37,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 
 WeChatSurface = Literal["service_account", "channels_store", "mini_program"]
+WeChatEncryption = Literal["required", "optional"]
 DouyinFlavor = Literal["doudian", "open"]
 
 
@@ -46,6 +47,7 @@ class WeChatAccount:
     token: SecretStr
     app_id: str
     surface: WeChatSurface = "service_account"
+    encryption: WeChatEncryption = "optional"
     encoding_aes_key: SecretStr | None = None
     previous_encoding_aes_key: SecretStr | None = None
     app_secret: SecretStr | None = None
@@ -101,6 +103,7 @@ _KEYS: dict[Platform, dict[str, tuple[bool, bool]]] = {
         "token": (True, True),
         "app_id": (True, False),
         "surface": (False, False),
+        "encryption": (False, False),
         "encoding_aes_key": (False, True),
         "previous_encoding_aes_key": (False, True),
         "app_secret": (False, True),
@@ -218,6 +221,14 @@ def _wechat(where: str, name: str, values: dict[str, Any]) -> WeChatAccount:
         raise ConfigError(
             f"{where}.encoding_aes_key: required, Channels stores push in safe mode only"
         )
+    # Channels stores push in safe mode only, so a plaintext body there is always forged.
+    values.setdefault("encryption", "required" if surface == "channels_store" else "optional")
+    if values["encryption"] not in ("required", "optional"):
+        raise ConfigError(
+            f"{where}.encryption: must be 'required' or 'optional', got {values['encryption']!r}"
+        )
+    if values["encryption"] == "required" and "encoding_aes_key" not in values:
+        raise ConfigError(f"{where}.encryption: 'required' needs an encoding_aes_key")
     return WeChatAccount(name=name, **values)
 
 

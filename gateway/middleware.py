@@ -99,7 +99,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         body: dict[str, Any] = {"error": code, "detail": detail}
         if isinstance(exc, InvalidRequest) and exc.errors:
             body["errors"] = exc.errors
-        return web.json_response(body, status=status)
+        response = web.json_response(body, status=status)
+        if request.content.exception() is not None:
+            # The body stream broke (bad Content-Encoding, truncated chunks): the connection's
+            # parser state is lost, so tell the client not to reuse it.
+            response.force_close()
+        return response
     except web.HTTPException:
         raise
     except Exception as exc:

@@ -52,6 +52,7 @@ def _adapter(account: Account, settings: Settings, clock: Clock) -> Adapter | No
             token=account.token.get_secret_value(),
             app_id=account.app_id,
             encoding_aes_keys=keys,
+            encrypted_only=account.encryption == "required",
             **limits,
         )
     if isinstance(account, DouyinAccount):

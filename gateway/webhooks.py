@@ -51,11 +51,15 @@ async def _read_body(request: web.Request) -> bytes:
         raise PayloadTooLarge(f"body exceeds {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+    except web.RequestPayloadError as exc:
+        # A body that does not decode with its Content-Encoding, or a truncated chunked body.
+        raise PayloadError(f"unreadable body: {type(exc.__cause__ or exc).__name__}") from exc
     if not size:
         raise PayloadError("empty body")
     return b"".join(chunks)

@@ -20,7 +20,7 @@ from adapters.codec import loads_json, loads_xml, sniff
 from adapters.wechat.crypto import WeChatCrypto
 from adapters.wechat.events import to_event
 from adapters.wechat.signature import verify
-from gateway.errors import DecryptError, PayloadError, ReplayError, SignatureError
+from gateway.errors import ConfigError, DecryptError, PayloadError, ReplayError, SignatureError
 from gateway.models import Platform, PlatformEvent, Reply, WebhookRequest
 
 __all__ = ["WeChatAdapter"]
@@ -40,6 +40,7 @@ class WeChatAdapter:
         token: str,
         app_id: str,
         encoding_aes_keys: Sequence[str] = (),
+        encrypted_only: bool = False,
         replay_window: int = 300,
         max_json_depth: int = 32,
         clock: Clock = utc_now,
@@ -47,6 +48,9 @@ class WeChatAdapter:
         self._account = account
         self._token = token
         self._crypto = WeChatCrypto(list(encoding_aes_keys), app_id) if encoding_aes_keys else None
+        if encrypted_only and self._crypto is None:
+            raise ConfigError("encrypted_only needs an EncodingAESKey")
+        self._encrypted_only = encrypted_only
         self._replay_window = replay_window
         self._max_json_depth = max_json_depth
         self._clock = clock
@@ -74,6 +78,10 @@ class WeChatAdapter:
         if self._is_encrypted(request, data):
             plaintext = self._decrypt(request, data, timestamp, nonce, signature)
             data = self._decode(plaintext, sniff(plaintext))
+        elif self._encrypted_only:
+            # The query signature covers no body: accepting plaintext here would let anyone who
+            # saw one signed URL post arbitrary messages within the replay window.
+            raise SignatureError("plaintext callback on an account that requires safe mode")
         elif not verify(signature, self._token, timestamp, nonce):
             raise SignatureError("WeChat signature mismatch")
         return (to_event(data, self._account),)

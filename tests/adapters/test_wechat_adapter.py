@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.wechat import WeChatAdapter
-from gateway.errors import DecryptError, PayloadError, ReplayError, SignatureError
+from gateway.errors import ConfigError, DecryptError, PayloadError, ReplayError, SignatureError
 from gateway.models import Kind, WebhookRequest
 from tests import wechat_reference as ref
 
@@ -28,12 +28,13 @@ TEXT_XML = (
 )
 
 
-def adapter(*keys: str, window: int = 300) -> WeChatAdapter:
+def adapter(*keys: str, window: int = 300, encrypted_only: bool = False) -> WeChatAdapter:
     return WeChatAdapter(
         account="shop1",
         token=TOKEN,
         app_id=APPID,
         encoding_aes_keys=keys,
+        encrypted_only=encrypted_only,
         replay_window=window,
         clock=lambda: datetime.fromtimestamp(NOW + 10, UTC),
     )
@@ -85,6 +86,21 @@ def test_plaintext_with_wrong_signature_refused() -> None:
     """A plaintext callback signed with another token is refused."""
     with pytest.raises(SignatureError):
         adapter().receive(request(ref.plain_query("not-the-token", str(NOW), "7"), TEXT_XML))
+
+
+def test_encrypted_only_account_refuses_correctly_signed_plaintext() -> None:
+    """An account in safe mode refuses plaintext even with a valid query signature: that
+    signature covers no body, so anyone holding one signed URL could post any message."""
+    strict = adapter(KEY, encrypted_only=True)
+    with pytest.raises(SignatureError, match="requires safe mode"):
+        strict.receive(request(ref.plain_query(TOKEN, str(NOW), "7"), TEXT_XML))
+    (event,) = strict.receive(safe_request(TEXT_XML))
+    assert event.text == "where is my order?"
+
+
+def test_encrypted_only_needs_a_key() -> None:
+    with pytest.raises(ConfigError):
+        adapter(encrypted_only=True)
 
 
 def test_safe_mode_xml() -> None:

@@ -37,17 +37,6 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.asyncio(loop_scope="module")]
 Build = Callable[[str], Call]
 
 
-def _xfail(reason: str) -> Any:
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
-
-
-STORE_DOWNGRADE = _xfail(
-    "adapters/wechat/adapter.py receive: a plaintext body (no encrypt_type, no Encrypt) is "
-    "accepted on an account that has an EncodingAESKey; Channels stores push in safe mode only, "
-    "so a captured query signature lets anyone post unencrypted, unauthenticated bodies"
-)
-
-
 def message_xml(customer: str, *, prolog: str = "", content: str = TEXT, extra: str = "") -> bytes:
     """A text message from `customer` with an optional prolog (DTD) and extra elements."""
     return (
@@ -553,7 +542,6 @@ STORE: list[Any] = [
         lambda c: wechat_plain("store", store_json(c)),
         401,
         id="plaintext-downgrade",
-        marks=STORE_DOWNGRADE,
     ),
 ]
 

@@ -59,6 +59,8 @@ def test_env_reference_resolved_and_hidden_in_repr() -> None:
         (wechat(surface="channels_store"), "accounts.shop1.encoding_aes_key: required"),
         (wechat(previous_encoding_aes_key=KEY), "accounts.shop1.previous_encoding_aes_key"),
         (wechat(token=5), "accounts.shop1.token: must be a non-empty string"),
+        (wechat(encryption="always", encoding_aes_key=KEY), "accounts.shop1.encryption: must be"),
+        (wechat(encryption="required"), "accounts.shop1.encryption: 'required' needs"),
         ({"accounts": {"s": {"platform": "icq"}}}, "accounts.s.platform: must be one of"),
         ({"accounts": {"bad name": {"platform": "wechat"}}}, "accounts.bad name: account names"),
         (
@@ -102,3 +104,24 @@ def test_all_platforms_parse() -> None:
     accounts = parse_accounts(doc, {})
     assert [a.name for a in accounts.of(Platform.DOUYIN)] == ["dd", "dy"]
     assert len(accounts.of(Platform.TAOBAO)) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, "optional"),
+        ({"encoding_aes_key": KEY}, "optional"),
+        ({"encoding_aes_key": KEY, "encryption": "required"}, "required"),
+        ({"encoding_aes_key": KEY, "surface": "channels_store"}, "required"),
+        (
+            {"encoding_aes_key": KEY, "surface": "channels_store", "encryption": "optional"},
+            "optional",
+        ),
+    ],
+)
+def test_encryption_defaults_to_required_for_channels_stores(
+    overrides: dict[str, Any], expected: str
+) -> None:
+    """Stores push in safe mode only, so plaintext is refused there unless said otherwise."""
+    account = parse_accounts(wechat(**overrides), {}).get(Platform.WECHAT, "shop1")
+    assert isinstance(account, WeChatAccount) and account.encryption == expected
