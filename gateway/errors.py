@@ -21,6 +21,9 @@ Our exception hierarchy::
         + InvalidRequest         (also ValueError)        -> 422 with the validation errors
         + NotFound               (also LookupError)       -> 404
         + Conflict                                        -> 409
+      x ConsumerError                                     gateway.consumer (downstream services)
+        + MalformedMessage       (also ValueError)        a delivery is not the queue's schema
+        + InvalidReply           (also ValueError)        a reply would not be gateway.outbound/1
 
 Adapters, the normalizer and rules raise these; only `gateway.webhooks` maps them to HTTP status
 codes, in one table. Third-party errors are translated at the boundary with ``raise ... from``.
@@ -34,9 +37,12 @@ __all__ = [
     "BrokerUnavailable",
     "ConfigError",
     "Conflict",
+    "ConsumerError",
     "DecryptError",
     "GatewayError",
+    "InvalidReply",
     "InvalidRequest",
+    "MalformedMessage",
     "NotFound",
     "PayloadError",
     "PayloadTooLarge",
@@ -133,3 +139,15 @@ class NotFound(AdminError, LookupError):
 
 class Conflict(AdminError):
     """The request conflicts with the current state (duplicate id, limit reached)."""
+
+
+class ConsumerError(GatewayError):
+    """A consumer (`gateway.consumer`) cannot do what was asked: missing queue, settled twice."""
+
+
+class MalformedMessage(ConsumerError, ValueError):
+    """A delivery is not a valid document of the queue's schema (`gateway.message/1`, ...)."""
+
+
+class InvalidReply(ConsumerError, ValueError):
+    """A reply would not validate as `gateway.outbound/1`; nothing was published."""

@@ -15,7 +15,7 @@ import re
 from gateway.models import Kind, Message, Route, RouteTarget
 from rules.engine import InboundDecision
 
-__all__ = ["route", "routing_key"]
+__all__ = ["advisor_key", "route", "routing_key"]
 
 _UNSAFE = re.compile(r"[^a-z0-9_-]+")
 _EVENT_KINDS = {Kind.EVENT, Kind.ORDER, Kind.AFTERSALE}
@@ -37,11 +37,16 @@ def routing_key(message: Message, route: Route) -> str:
     """The topic routing key of DESIGN.md for `route`."""
     platform = message.platform.value
     if route.target is RouteTarget.ADVISOR:
-        return f"advisor.{_word(route.advisor_id or 'unknown')}"
+        return advisor_key(route.advisor_id or "unknown")
     if route.target is RouteTarget.EVENT:
         event_type = message.event.type if message.event else message.kind.value
         return f"event.{platform}.{_word(event_type)}"
     return f"{route.target.value}.{platform}"
+
+
+def advisor_key(advisor_id: str) -> str:
+    """The routing key of an advisor's messages (``advisor.<id>``, the id as one topic word)."""
+    return f"advisor.{_word(advisor_id)}"
 
 
 def _word(value: str) -> str:

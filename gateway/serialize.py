@@ -1,4 +1,8 @@
-"""Message ↔ JSON (contract `gateway.message/1`) and Message → AMQP `Envelope`."""
+"""Message ↔ JSON (contract `gateway.message/1`) and Message → AMQP `Envelope`.
+
+`from_json` is the inverse of `to_json` for consumers: it validates the document against the
+`Message` dataclasses (types, enums, timestamps) and raises `MalformedMessage` otherwise.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,16 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from pydantic import TypeAdapter, ValidationError
 
-from gateway.models import Envelope, Message, Route
+from gateway.errors import MalformedMessage
+from gateway.models import SCHEMA, Envelope, Message, Route
+from gateway.outbound.schema import describe_errors
 from gateway.routing import routing_key
 
-__all__ = ["envelope", "to_dict", "to_json"]
+__all__ = ["envelope", "from_json", "to_dict", "to_json"]
+
+_MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 
 
 def to_dict(message: Message) -> dict[str, Any]:
@@ -61,6 +70,24 @@ def to_dict(message: Message) -> dict[str, Any]:
 
 def to_json(message: Message) -> bytes:
     return orjson.dumps(to_dict(message))
+
+
+def from_json(body: bytes) -> Message:
+    """Parse a `gateway.message/1` document; `MalformedMessage` (never echoing values) if not."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedMessage(f"not JSON ({len(body)} bytes)") from exc
+    if not isinstance(doc, dict):
+        raise MalformedMessage(f"not a {SCHEMA} document (a JSON {type(doc).__name__})")
+    schema = doc.get("schema")
+    if schema != SCHEMA:
+        found = repr(schema[:64]) if isinstance(schema, str) else "missing"
+        raise MalformedMessage(f"not a {SCHEMA} document (schema {found})")
+    try:
+        return _MESSAGE.validate_python(doc)
+    except ValidationError as exc:
+        raise MalformedMessage(f"invalid {SCHEMA}: {describe_errors(exc)}") from exc
 
 
 def envelope(message: Message, route: Route) -> Envelope:
