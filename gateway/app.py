@@ -209,6 +209,8 @@ def create_app(
             ):
                 yield
         finally:
+            if INGEST in app:
+                await app[INGEST].close(timeout=min(settings.publish_timeout, 5.0))
             if recorder is not None:
                 await recorder.close()
             if OUTBOUND_SENDER in app:

@@ -7,13 +7,14 @@ claim is released, and the caller answers an error status so the platform retrie
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import structlog
 
 from adapters.base import Adapter
-from gateway.broker.publisher import Publisher
+from gateway.broker.publisher import ConfirmPending, Publisher, Unsettled
 from gateway.errors import BrokerUnavailable, StoreError, Unroutable
 from gateway.metrics import Metrics
 from gateway.models import Envelope, Message, PlatformEvent, Reply, Route, WebhookRequest
@@ -62,6 +63,8 @@ class Ingest:
         self._dedup = dedup
         self._publisher = publisher
         self._router = router
+        # Outboxed messages whose timed-out publish may still be confirmed.
+        self._unsettled = Unsettled()
 
     async def handle(self, adapter: Adapter, request: WebhookRequest) -> Reply:
         """Verify and parse, hand every event on, then return the platform's success reply."""
@@ -127,14 +130,44 @@ class Ingest:
                 await self._publisher.publish(env)
         except Unroutable:
             raise
-        except BrokerUnavailable:
+        except BrokerUnavailable as exc:
             if outbox is None or not outbox.enabled:
                 raise
             await outbox.put(env)
+            if isinstance(exc, ConfirmPending):
+                # Kept durably first; if RabbitMQ confirms it after all, the copy is dropped.
+                self._unsettled.add(env.message_id, exc.confirm)
             log.warning("inbound.outboxed", message_id=env.message_id)
 
     async def drain_outbox(self) -> int:
-        """Publish what waits in the outbox (a background task calls this)."""
-        if self._outbox is None or not self._outbox.waiting:
+        """Publish what waits in the outbox (a background task calls this). While a timed-out
+        publish may still be confirmed, nothing is drained: its copy would be a duplicate, and
+        what queues behind it must keep its order."""
+        outbox = self._outbox
+        if outbox is None:
             return 0
-        return await self._outbox.drain(self._publisher.publish)
+        settled = self._unsettled.settle()
+        if settled.confirmed:
+            dropped = await outbox.discard(settled.confirmed)
+            log.info("outbox.confirmed_late", messages=dropped)
+        if settled.pending or not outbox.waiting:
+            return 0
+        return await outbox.drain(self._publish_tracked)
+
+    async def _publish_tracked(self, env: Envelope) -> None:
+        try:
+            await self._publisher.publish(env)
+        except ConfirmPending as exc:
+            self._unsettled.add(env.message_id, exc.confirm)
+            raise
+
+    async def close(self, timeout: float) -> None:
+        """Shutdown: give late confirms up to `timeout` seconds, drop the outbox copies of those
+        that arrived, stop waiting for the rest (their copies stay and are sent after restart)."""
+        if self._outbox is not None and len(self._unsettled):
+            await self._unsettled.wait(timeout)
+            confirmed = self._unsettled.settle().confirmed
+            if confirmed:
+                with contextlib.suppress(StoreError):
+                    await self._outbox.discard(confirmed)
+        self._unsettled.cancel()

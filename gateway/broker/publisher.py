@@ -1,14 +1,21 @@
 """Publishing with publisher confirms, `mandatory` and returned-message errors.
 
 `AmqpPublisher.publish` returns only once RabbitMQ has confirmed the message; a returned
-(unroutable) message raises `Unroutable`; no confirm within the timeout, a nack or a lost
-connection raise `BrokerUnavailable`, so the caller answers the platform with an error and the
-platform retries.
+(unroutable) message raises `Unroutable`; a nack or a lost connection raise `BrokerUnavailable`,
+so the caller answers the platform with an error and the platform retries.
+
+No confirm within the timeout raises `ConfirmPending` (a `BrokerUnavailable`): the message may
+still be routed when a stall ends, so the publish is *not* abandoned; the exception carries the
+confirm that is still running. A caller that keeps its own copy (the outbox) hands it to
+`Unsettled`, whose `settle()` reports which of those messages RabbitMQ confirmed after all, so the
+copy is dropped instead of being published a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import aio_pika
@@ -20,7 +27,16 @@ from gateway.broker.topology import INBOUND, declare_topology
 from gateway.errors import BrokerUnavailable, Unroutable
 from gateway.models import Envelope
 
-__all__ = ["AmqpPublisher", "Publisher", "broker_up", "connect", "publish_confirmed"]
+__all__ = [
+    "AmqpPublisher",
+    "ConfirmPending",
+    "Publisher",
+    "Settled",
+    "Unsettled",
+    "broker_up",
+    "connect",
+    "publish_confirmed",
+]
 
 log = structlog.get_logger("gateway.broker")
 
@@ -35,6 +51,67 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 def broker_up(connection: AbstractRobustConnection) -> bool:
     """True while the connection is established (not closed, not waiting to reconnect)."""
     return connection.connected.is_set() and not connection.is_closed
+
+
+class ConfirmPending(BrokerUnavailable):
+    """RabbitMQ did not confirm in time, but the message may still be routed later: `confirm`
+    is the publish, still running (it ends confirmed, refused or disconnected)."""
+
+    def __init__(self, confirm: asyncio.Future[None]) -> None:
+        super().__init__("RabbitMQ did not confirm in time")
+        self.confirm = confirm
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What became of publishes that outlived their timeout."""
+
+    confirmed: frozenset[str] = frozenset()  # routed after all: drop any other copy
+    pending: int = 0  # still waiting for their confirm
+
+
+class Unsettled:
+    """Publishes that timed out but may still be confirmed, by message_id."""
+
+    def __init__(self, give_up_after: float = 60.0) -> None:
+        self._give_up_after = give_up_after
+        self._confirms: dict[str, tuple[asyncio.Future[None], float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._confirms)
+
+    def add(self, message_id: str, confirm: asyncio.Future[None]) -> None:
+        self._confirms[message_id] = (confirm, time.monotonic())
+
+    def settle(self) -> Settled:
+        """Collect the publishes that have finished: the confirmed ones are returned; refused or
+        disconnected ones are forgotten (their copy must be sent again). One unsettled for longer
+        than `give_up_after` is cancelled and forgotten too: the connection is wedged, and
+        sending the copy again (a possible duplicate under the same message_id) beats holding
+        every later message back."""
+        confirmed: set[str] = set()
+        now = time.monotonic()
+        for message_id, (confirm, since) in list(self._confirms.items()):
+            if not confirm.done():
+                if now - since < self._give_up_after:
+                    continue
+                confirm.cancel()
+                log.warning("publish.unsettled_given_up", message_id=message_id)
+            elif not confirm.cancelled() and confirm.exception() is None:
+                confirmed.add(message_id)
+            del self._confirms[message_id]
+        return Settled(frozenset(confirmed), len(self._confirms))
+
+    async def wait(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for every unsettled publish to finish."""
+        if self._confirms:
+            await asyncio.wait([c for c, _ in self._confirms.values()], timeout=timeout)
+
+    def cancel(self) -> None:
+        """Stop waiting (shutdown): the copies stay where they are kept."""
+        for confirm, _since in self._confirms.values():
+            confirm.cancel()
+        self._confirms.clear()
 
 
 class Publisher(Protocol):
@@ -91,7 +168,19 @@ class AmqpPublisher:
             timestamp=envelope.timestamp,
             headers=dict(envelope.headers),
         )
-        await publish_confirmed(self._exchange, message, envelope.routing_key, self._timeout)
+        confirm = asyncio.ensure_future(_confirmed(self._exchange, message, envelope.routing_key))
+        try:
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(confirm)
+        except TimeoutError:
+            confirm.add_done_callback(_retrieve)
+            raise ConfirmPending(confirm) from None
+
+
+def _retrieve(confirm: asyncio.Future[None]) -> None:
+    """Mark a late outcome as seen (asyncio logs futures whose exception nobody read)."""
+    if not confirm.cancelled():
+        confirm.exception()
 
 
 async def publish_confirmed(
@@ -102,11 +191,18 @@ async def publish_confirmed(
     connection → `BrokerUnavailable`."""
     try:
         async with asyncio.timeout(timeout):
-            await exchange.publish(message, routing_key, mandatory=True)
-    except aio_pika.exceptions.PublishError as exc:
-        raise Unroutable(f"nothing bound to {exchange.name} for {routing_key!r}") from exc
+            await _confirmed(exchange, message, routing_key)
     except TimeoutError as exc:
         raise BrokerUnavailable("RabbitMQ did not confirm in time") from exc
+
+
+async def _confirmed(
+    exchange: AbstractExchange, message: aio_pika.Message, routing_key: str
+) -> None:
+    try:
+        await exchange.publish(message, routing_key, mandatory=True)
+    except aio_pika.exceptions.PublishError as exc:
+        raise Unroutable(f"nothing bound to {exchange.name} for {routing_key!r}") from exc
     except aio_pika.exceptions.DeliveryError as exc:
         raise BrokerUnavailable("RabbitMQ refused the message (nack)") from exc
     except CONNECTION_ERRORS as exc:

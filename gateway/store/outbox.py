@@ -11,7 +11,7 @@ drain one outbox without publishing a row twice (``FOR UPDATE SKIP LOCKED``).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 from sqlalchemy import delete, func, insert, select
@@ -62,6 +62,13 @@ class OutboxStore:
                 )
             )
         self.waiting = count + 1
+
+    async def discard(self, message_ids: Iterable[str]) -> int:
+        """Delete the copies of messages RabbitMQ confirmed after all; how many were deleted."""
+        async with transaction(self._engine, "outbox discard") as conn:
+            result = await conn.execute(delete(t).where(t.c.message_id.in_(list(message_ids))))
+        await self.depth()
+        return int(result.rowcount or 0)
 
     async def drain(self, publish: Callable[[Envelope], Awaitable[None]], batch: int = 200) -> int:
         """Publish waiting messages in order until the outbox is empty or a publish fails (the
