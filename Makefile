@@ -34,7 +34,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not rabbitmq and not postgres" tests/adapters tests/normalizer tests/rules tests/gateway
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway adapters normalizer rules tests bench
+	$(BIN)/ruff check gateway adapters normalizer rules tests bench examples
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
