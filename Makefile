@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export GATEWAY_CONFIG ?= examples/accounts.toml
 export SHOP1_APP_SECRET ?= demo-app-secret
 
-.PHONY: run demo test lint typecheck unit bench clean
+.PHONY: run demo test lint typecheck unit bench bench-soak bench-micro wrk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+## bench: HTTP load of kefu-gateway vs hand-written baselines (needs RabbitMQ, PostgreSQL, wrk)
+BENCH_ARGS ?=
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench.load http $(BENCH_ARGS)
+
+## bench-soak: the gateway at 50 % of its peak for 10 minutes (RSS, fds, p99 per minute)
+SOAK_ARGS ?= --minutes 10
+bench-soak: $(STAMP) wrk
+	$(BIN)/python -m bench.load soak $(SOAK_ARGS)
+
+## bench-micro: the stage micro-benchmarks (PII, rules, routing)
+bench-micro: $(STAMP)
 	$(BIN)/python bench/bench_pii.py
 	$(BIN)/python bench/bench_rules.py
 	$(BIN)/python bench/bench_routing.py
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing wrk (apt-get install -y wrk)"; \
+	    apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; \
+	  fi; \
+	  command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk; macOS: brew install wrk)"; exit 1; }; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis kefu-gateway.db*
