@@ -148,6 +148,8 @@ def create_app(
             ):
                 yield
         finally:
+            if DEDUP in app:
+                await app[DEDUP].flush()  # done marks still queued (a failure is logged)
             await engine.dispose()
 
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -46,7 +46,48 @@ async def test_claim_done_then_duplicate(store: DedupStore) -> None:
     assert await store.claim("a1") is Claim.OWNED
     assert await store.claim("a1") is Claim.BUSY
     await store.done("a1")
+    assert await store.claim("a1") is Claim.DUPLICATE  # known here before the mark is written
+    await store.flush()
     assert await store.claim("a1") is Claim.DUPLICATE
+
+
+async def test_done_marks_reach_the_database(engine: AsyncEngine, clock: Clock) -> None:
+    """Another process (another store object) sees the done mark once flushed."""
+    one = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    other = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    assert await one.claim("a2") is Claim.OWNED
+    await one.done("a2")
+    await one.flush()
+    assert await other.claim("a2") is Claim.DUPLICATE
+
+
+async def test_many_claims_share_a_flush(
+    store: DedupStore, engine: AsyncEngine, clock: Clock
+) -> None:
+    """Concurrent claims of distinct ids, and of one id twice, in one group commit."""
+    ids = [f"g{i}" for i in range(1200)]  # more than one INSERT's worth
+    results = await asyncio.gather(*(store.claim(m) for m in [*ids, "g7"]))
+    assert results[:-1] == [Claim.OWNED] * len(ids)
+    assert results[-1] is Claim.BUSY
+    await asyncio.gather(*(store.done(m) for m in ids))
+    await store.flush()
+    fresh = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    assert set(await asyncio.gather(*(fresh.claim(m) for m in ids))) == {Claim.DUPLICATE}
+
+
+async def test_a_cancelled_owner_releases_its_claim(store: DedupStore) -> None:
+    """A request cancelled while its claim is in flight does not leave it pending."""
+    waiting = asyncio.create_task(store.claim("h1"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    for _ in range(100):
+        if await store.claim("h1") is Claim.OWNED:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("claim h1 still held after its owner was cancelled")
 
 
 async def test_release_lets_a_retry_publish(store: DedupStore) -> None:
@@ -68,6 +109,7 @@ async def test_expired_rows_purged(store: DedupStore, clock: Clock) -> None:
     """Rows past their expiry are purged and the id can be published again."""
     assert await store.claim("d1") is Claim.OWNED
     await store.done("d1")
+    await store.flush()
     clock.now += 3601
     assert await store.purge_expired() >= 1
     assert await store.claim("d1") is Claim.OWNED
