@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     outbound_http_timeout: float = Field(default=10.0, gt=0)
     outbound_policy: str | None = Field(default=None, description="JSON: per-platform policy")
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    event_loop: str = Field(
+        default="uvloop", pattern="^(uvloop|asyncio)$", description="the event loop `serve` runs"
+    )
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
 
     @field_validator("config", mode="before")

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal, Protocol
@@ -33,7 +34,9 @@ from sqlalchemy import ColumnElement, Table, and_, case, delete, not_, select, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
+from gateway.store.group_commit import GroupCommit
 from gateway.store.schema import outbound_requests as rq
 from gateway.store.schema import outbound_touches as tt
 from gateway.store.schema import outbound_windows as ww
@@ -55,6 +58,9 @@ SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 PENDING, SENT, REJECTED, FAILED = 0, 1, 2, 3
 _FINAL = {"sent": SENT, "rejected": REJECTED, "failed": FAILED}
 _WHO = ["platform", "account", "customer"]
+
+
+_Action = tuple[str, str, str, float]  # platform, account, customer, epoch seconds
 
 
 def month_of(ts: float) -> str:
@@ -138,6 +144,8 @@ class OutboundStore:
         self._stale_after = stale_after
         self._clock = clock
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._actions = GroupCommit(self._write_actions, "outbound-actions")
+        self._action_statements: dict[tuple[bool, float], Executable] = {}
 
     async def claim(self, request_id: str) -> RequestClaim:
         """OWNED (send it), DUPLICATE (finished: its receipt) or BUSY (another sender has it)."""
@@ -190,25 +198,41 @@ class OutboundStore:
     async def record_customer_action(
         self, platform: str, account: str, customer_id: str, at: datetime
     ) -> None:
-        """A customer-initiated action (message, menu click, follow, scan, payment) at `at`."""
+        """A customer-initiated action (message, menu click, follow, scan, payment) at `at`.
+        Concurrent actions are written together (group commit); returns once committed."""
         platform = str(getattr(platform, "value", platform))  # a str-Enum member or a str
-        rule = self._rules(platform, account)
         ts = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-        stmt = self._insert(ww).values(platform=platform, account=account, customer=customer_id,
-                                       last_action_at=ts, count_since=ts, replies=0)  # fmt: skip
-        new, last = stmt.excluded.last_action_at, ww.c.last_action_at
-        later = new > last
-        starts = later if rule.reset_count_on_action else new >= last + rule.window_seconds
-        stmt = stmt.on_conflict_do_update(
-            index_elements=_WHO,
-            set_={
-                "replies": case((starts, 0), else_=ww.c.replies),
-                "count_since": case((starts, new), else_=ww.c.count_since),
-                "last_action_at": case((later, new), else_=last),
-            },
-        )
+        await self._actions.submit((platform, account, customer_id, ts))
+
+    async def _write_actions(self, actions: Sequence[_Action]) -> None:
+        by_rule: dict[tuple[bool, float], list[dict[str, object]]] = defaultdict(list)
+        for platform, account, customer, ts in actions:
+            rule = self._rules(platform, account)
+            by_rule[(rule.reset_count_on_action, rule.window_seconds)].append(
+                {"platform": platform, "account": account, "customer": customer,
+                 "last_action_at": ts, "count_since": ts, "replies": 0}
+            )  # fmt: skip
         async with transaction(self._engine, "outbound customer action") as conn:
-            await conn.execute(stmt)
+            for (reset, window), rows in by_rule.items():
+                await conn.execute(self._action_statement(reset, window), rows)
+
+    def _action_statement(self, reset_count_on_action: bool, window_seconds: float) -> Executable:
+        key = (reset_count_on_action, window_seconds)
+        stmt = self._action_statements.get(key)
+        if stmt is None:
+            insert = self._insert(ww)
+            new, last = insert.excluded.last_action_at, ww.c.last_action_at
+            later = new > last
+            starts = later if reset_count_on_action else new >= last + window_seconds
+            stmt = self._action_statements[key] = insert.on_conflict_do_update(
+                index_elements=_WHO,
+                set_={
+                    "replies": case((starts, 0), else_=ww.c.replies),
+                    "count_since": case((starts, new), else_=ww.c.count_since),
+                    "last_action_at": case((later, new), else_=last),
+                },
+            )
+        return stmt
 
     async def take_reply(self, who: Who, rule: QuotaRule, now: float) -> Allowance | Spent:
         """One reply of the customer's open window, or why not."""
