@@ -7,6 +7,7 @@ claim is released, and the caller answers an error status so the platform retrie
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -88,15 +89,23 @@ class Ingest:
             return None
         if claim is Claim.BUSY:
             raise InFlight("message is being published by another request")
+        window: asyncio.Future[None] | None = None
         try:
             message = self._normalize(event)
             if message.customer_initiated and self._on_customer_action is not None:
-                await self._on_customer_action(message)  # opens the reply window first
+                # The reply window opens before the message is handed on (an advisor's reply
+                # must find it open); its write runs while rules and routing do their work.
+                window = asyncio.ensure_future(self._on_customer_action(message))
             decision = self._rules().inbound(message.text, message.platform.value, message.account)
             message = replace(message, rules=decision.as_rules_result())
             decided = await self._router(message, decision)
+            if window is not None:
+                await window
             await self._hand_off(envelope(message, decided))
         except BaseException:
+            if window is not None and not window.done():
+                window.cancel()
+                await asyncio.gather(window, return_exceptions=True)
             await self._dedup.release(mid)
             raise
         try:
