@@ -65,7 +65,7 @@ from gateway.outbound.config import SenderConfig
 from gateway.outbound.policy import PolicyBook
 from gateway.outbound.schema import OutboundMessage
 from gateway.outbound.sender import start_sender
-from gateway.recorder import Recorder
+from gateway.recorder import InboundRecords, Recorder
 from gateway.registry import build_adapters
 from gateway.rules_state import CONTROL_TOPIC, RulesState
 from gateway.settings import Settings
@@ -155,6 +155,7 @@ def create_app(
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
         connection = await connect(settings.amqp_url.get_secret_value())
         recorder: Recorder | None = None
+        inbound_records = InboundRecords(app[RECORDS])
         try:
             timeout = settings.publish_timeout
             publisher = await AmqpPublisher.open(connection, timeout=timeout)
@@ -196,6 +197,7 @@ def create_app(
                 metrics=app_metrics,
                 outbox=app[OUTBOX],
                 on_customer_action=on_action,
+                record=inbound_records.add,
             )
             log.info(
                 "gateway.started",
@@ -213,6 +215,7 @@ def create_app(
         finally:
             if INGEST in app:
                 await app[INGEST].close(timeout=min(settings.publish_timeout, 5.0))
+            await inbound_records.close()
             if recorder is not None:
                 await recorder.close()
             if OUTBOUND_SENDER in app:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from gateway.broker.publisher import broker_up
@@ -40,6 +42,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Prometheus exposition; queue depths and TMC state are read at scrape time."""
     registry = request.app[METRICS]
     registry.outbox_depth.set(await request.app[OUTBOX].depth())
+    registry.asyncio_tasks.set(len(asyncio.all_tasks()))
     for client in request.app.get(TMC_CLIENTS, []):
         registry.tmc_connected.labels(client.account).set(1 if client.connected else 0)
     connection = request.app[CONNECTION]

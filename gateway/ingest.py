@@ -54,7 +54,9 @@ class Ingest:
         metrics: Metrics | None = None,
         outbox: OutboxStore | None = None,
         on_customer_action: Callable[[Message], Awaitable[None]] | None = None,
+        record: Callable[[Envelope], None] | None = None,
     ) -> None:
+        self._record = record
         self._outbox = outbox
         self._on_customer_action = on_customer_action
         self._metrics = metrics or Metrics()
@@ -101,13 +103,16 @@ class Ingest:
             decided = await self._router(message, decision)
             if window is not None:
                 await window
-            await self._hand_off(envelope(message, decided))
+            handed = envelope(message, decided)
+            await self._hand_off(handed)
         except BaseException:
             if window is not None and not window.done():
                 window.cancel()
                 await asyncio.gather(window, return_exceptions=True)
             await self._dedup.release(mid)
             raise
+        if self._record is not None:
+            self._record(handed)
         try:
             await self._dedup.done(mid)
         except StoreError as exc:

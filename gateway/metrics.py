@@ -78,6 +78,12 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.asyncio_tasks = Gauge(
+            "kefu_asyncio_tasks",
+            "asyncio tasks alive in a gateway process (a leak shows as steady growth)",
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
         self.queue_depth = Gauge(
             "kefu_queue_depth",
             "Messages ready in the default queues",

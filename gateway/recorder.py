@@ -1,10 +1,13 @@
-"""The recorder: keeps the conversation records from what flows through RabbitMQ.
+"""The recorder: keeps the conversation records of what flows through the gateway.
 
-A durable quorum queue ``kefu.records`` is bound to ``kefu.inbound`` (``#``), ``kefu.outbound``
-(``outbound``) and ``kefu.receipts`` (``receipt.#``). Messages are written to the store in
-batches and acknowledged only after the batch is committed (at-least-once; the records' unique
-key makes a redelivery harmless). The webhook hot path never waits for it. Several gateway
-processes share the queue as competing consumers.
+Inbound messages are recorded by the process that accepted them (`InboundRecords`): after the
+hand-off their rows join a group commit, and the webhook answer does not wait for it (a row
+still queued when the process is killed is lost; the message itself is not). Outbound requests
+and receipts come from other processes: a durable quorum queue ``kefu.records`` is bound to
+``kefu.outbound`` (``outbound``) and ``kefu.receipts`` (``receipt.#``); they are written to the
+store in batches and acknowledged only after the batch is committed (at-least-once; the
+records' unique key makes a redelivery harmless). Several gateway processes share the queue as
+competing consumers.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +27,11 @@ from gateway.broker.publisher import CONNECTION_ERRORS
 from gateway.broker.topology import INBOUND, OUTBOUND, OUTBOUND_KEY, RECEIPTS
 from gateway.errors import StoreError
 from gateway.models import SCHEMA as MESSAGE_SCHEMA
+from gateway.models import Envelope
+from gateway.store.group_commit import GroupCommit
 from gateway.store.records import RecordsStore, StatusUpdate
 
-__all__ = ["RECORDS_QUEUE", "Recorder", "to_record"]
+__all__ = ["RECORDS_QUEUE", "InboundRecords", "Recorder", "to_record"]
 
 log = structlog.get_logger("gateway.recorder")
 
@@ -80,6 +86,25 @@ def to_record(exchange: str, doc: dict[str, Any]) -> dict[str, Any] | StatusUpda
     return None
 
 
+class InboundRecords:
+    """Records inbound messages straight from the ingest, in group commits."""
+
+    def __init__(self, store: RecordsStore) -> None:
+        self._store = store
+        self._writes = GroupCommit(self._write, "records-inbound")
+
+    def add(self, envelope: Envelope) -> None:
+        row = to_record(INBOUND, orjson.loads(envelope.body))
+        if isinstance(row, dict):
+            self._writes.post(row)
+
+    async def close(self) -> None:
+        await self._writes.drain()
+
+    async def _write(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self._store.write(rows, [])
+
+
 class Recorder:
     def __init__(self, store: RecordsStore, queue: AbstractQueue) -> None:
         self._store = store
@@ -94,7 +119,9 @@ class Recorder:
         queue = await channel.declare_queue(
             RECORDS_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
         )
-        await queue.bind(INBOUND, "#")
+        # Inbound rows are written by the accepting process (before 0.2 the queue got a copy
+        # of every inbound message: drop that binding where an older version made it).
+        await queue.unbind(INBOUND, "#")
         await queue.bind(OUTBOUND, OUTBOUND_KEY)
         await queue.bind(RECEIPTS, "receipt.#")
         recorder = cls(store, queue)

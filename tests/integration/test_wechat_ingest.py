@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -333,3 +334,5 @@ async def test_metrics_count_callbacks_and_queues(
     assert 'kefu_routed_total{platform="wechat",target="bot"} 1.0' in text
     assert 'kefu_queue_depth{queue="kefu.bots"}' in text
     assert "kefu_publish_seconds_bucket" in text
+    tasks = re.search(r"^kefu_asyncio_tasks (\d+)\.0$", text, re.MULTILINE)
+    assert tasks is not None and int(tasks.group(1)) > 0  # the app's own background tasks
