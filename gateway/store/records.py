@@ -1,5 +1,8 @@
 """Conversation records: every inbound message and outbound request (masked), for the retention
-period. Written in batches by `gateway.recorder`, never on the webhook hot path."""
+period. Written in batches by `gateway.recorder`, never on the webhook hot path.
+
+Every write, receipt and purge also refreshes the statistics rollup (`gateway.store.stats`) in
+the same transaction, from the records it changed."""
 
 from __future__ import annotations
 
@@ -14,11 +17,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.schema import records as r
+from gateway.store.stats import CHANGE_COLUMNS, Change, refresh_rollup
 from gateway.store.tx import transaction
 
 __all__ = ["RecordQuery", "RecordsStore", "StatusUpdate"]
 
 _IDENTITY = ["direction", "message_id"]
+# What an outbound request fills in on a record its receipt created first (with blanks).
+_COMPLETED_BY_REQUEST = ("platform", "account", "customer", "sender", "advisor_id", "kind", "text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,28 +56,31 @@ class RecordsStore:
 
     async def write(self, rows: Sequence[dict[str, Any]], updates: Sequence[StatusUpdate]) -> None:
         """Insert records (a repeated one is ignored; an outbound request completes a record a
-        receipt created first) and apply outcomes, in one transaction."""
+        receipt created first) and apply outcomes, in one transaction with the stats rollup."""
+        changes: list[Change] = []
         async with transaction(self._engine, "records write") as conn:
             for row in rows:
                 stmt = self._insert(r).values(**row)
                 if row["direction"] == "out":
-                    stmt = stmt.on_conflict_do_update(
+                    upsert = stmt.on_conflict_do_update(
                         index_elements=_IDENTITY,
-                        set_={
-                            k: stmt.excluded[k]
-                            for k in ("sender", "advisor_id", "kind", "text", "customer")
-                        },
-                    )
+                        set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
+                    ).returning(*CHANGE_COLUMNS)
+                    changes.extend(Change.of(done) for done in await conn.execute(upsert))
                 else:
-                    stmt = stmt.on_conflict_do_nothing(index_elements=_IDENTITY)
-                await conn.execute(stmt)
+                    await conn.execute(stmt.on_conflict_do_nothing(index_elements=_IDENTITY))
+                    changes.append(Change.of(row))
             for up in updates:
-                done = await conn.execute(
-                    update(r)
-                    .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
-                    .values(status=up.status, reason=up.reason)
-                )
-                if done.rowcount == 0:  # the receipt came first: keep the outcome for the request
+                updated = (
+                    await conn.execute(
+                        update(r)
+                        .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
+                        .values(status=up.status, reason=up.reason)
+                        .returning(*CHANGE_COLUMNS)
+                    )
+                ).all()
+                changes.extend(Change.of(done) for done in updated)
+                if not updated:  # the receipt came first: keep the outcome for the request
                     await conn.execute(
                         self._insert(r)
                         .values(
@@ -87,6 +96,7 @@ class RecordsStore:
                         )
                         .on_conflict_do_nothing(index_elements=_IDENTITY)
                     )
+            await refresh_rollup(conn, changes)
 
     async def list(self, query: RecordQuery) -> list[dict[str, Any]]:
         """Records newest first; `after_seq` continues a previous page."""
@@ -110,13 +120,18 @@ class RecordsStore:
         return [{str(key): value for key, value in row._mapping.items()} for row in rows]
 
     async def purge(self, retention_seconds: float, batch: int = 5000) -> int:
-        """Delete up to `batch` records older than the retention; short transactions, so the
-        writers are never blocked for long. Returns how many."""
+        """Delete up to `batch` records older than the retention, and what the stats rollup
+        derived from them; short transactions, so the writers are never blocked for long.
+        Returns how many."""
         cutoff = time.time() - retention_seconds
         oldest = select(r.c.seq).where(r.c.at < cutoff).order_by(r.c.seq).limit(batch)
         async with transaction(self._engine, "records purge") as conn:
-            return int(
-                (
-                    await conn.execute(delete(r).where(r.c.seq.in_(oldest.scalar_subquery())))
-                ).rowcount
-            )
+            deleted = (
+                await conn.execute(
+                    delete(r)
+                    .where(r.c.seq.in_(oldest.scalar_subquery()))
+                    .returning(*CHANGE_COLUMNS)
+                )
+            ).all()
+            await refresh_rollup(conn, (Change.of(row) for row in deleted))
+        return len(deleted)

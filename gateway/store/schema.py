@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -295,4 +296,48 @@ mass_recipients = Table(
     Column("detail", String(256)),
     Column("batch", Integer),
     Column("updated_at", Float, nullable=False),
+)
+
+
+# --- Statistics rollup (migration 0007; maintained by `gateway.store.records`, read by
+# `gateway.store.stats`) ----------------------------------------------------------------------
+# Derived from `records` in the same transaction as every change to them (write, receipt,
+# purge), so that `/api/v1/stats` reads a few rows per conversation instead of every message.
+# `day` is the CST day number (days since 1970-01-01, UTC+8).
+__all__ += ["stats_bot_days", "stats_threads"]
+
+# One row per advisor, customer (platform, account, customer) and day with an inbound message to
+# the advisor or a sent reply from them: message counts, and the conversation's first inbound
+# message (`asked`, NULL without one), the advisor's first sent reply at or after it (`answered`,
+# any later day) and `delay` = answered - asked.
+stats_threads = Table(
+    "stats_threads",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("advisor_id", String(64), primary_key=True),
+    Column("platform", String(16), primary_key=True),
+    Column("account", String(64), primary_key=True),
+    Column("customer", String(128), primary_key=True),
+    Column("customer_messages", Integer, nullable=False),
+    Column("advisor_messages", Integer, nullable=False),
+    Column("asked", Float),
+    Column("answered", Float),
+    Column("delay", Float),
+    Index("ix_stats_threads_thread", "platform", "account", "customer", "advisor_id", "day"),
+    Index("ix_stats_threads_delay", "day", "advisor_id", "delay"),
+    sqlite_with_rowid=False,  # rows clustered by day and advisor: a month is one range
+)
+
+# One row per customer and day on which the customer wrote to a bot: the first such message and
+# the customer's last message routed to an advisor that day (moved to a human if later).
+stats_bot_days = Table(
+    "stats_bot_days",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("platform", String(16), primary_key=True),
+    Column("account", String(64), primary_key=True),
+    Column("customer", String(128), primary_key=True),
+    Column("first_bot", Float, nullable=False),
+    Column("last_advisor", Float),
+    sqlite_with_rowid=False,
 )
