@@ -24,9 +24,16 @@ def test_every_panel_queries_an_exposed_metric() -> None:
     metrics.publish_seconds.observe(0.01)
     metrics.tmc_connected.labels("tb").set(1)
     metrics.queue_depth.labels("kefu.bots").set(0)
-    exposed = set(re.findall(r"^(kefu_\w+?)(?:\{| )", generate_latest(metrics.registry).decode(),
-                             re.MULTILINE))
-    used = {name for panel in DASHBOARD["panels"] for target in panel["targets"]
-            for name in re.findall(r"kefu_\w+", target["expr"])}
+    exposed = set(
+        re.findall(
+            r"^(kefu_\w+?)(?:\{| )", generate_latest(metrics.registry).decode(), re.MULTILINE
+        )
+    )
+    used = {
+        name
+        for panel in DASHBOARD["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"kefu_\w+", target["expr"])
+    }
     assert used
     assert used <= exposed, used - exposed
