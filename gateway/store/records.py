@@ -53,23 +53,26 @@ class RecordsStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._insert_inbound = self._insert(r).on_conflict_do_nothing(index_elements=_IDENTITY)
 
     async def write(self, rows: Sequence[dict[str, Any]], updates: Sequence[StatusUpdate]) -> None:
         """Insert records (a repeated one is ignored; an outbound request completes a record a
         receipt created first) and apply outcomes, in one transaction with the stats rollup."""
         changes: list[Change] = []
+        inbound = [row for row in rows if row["direction"] != "out"]
         async with transaction(self._engine, "records write") as conn:
+            if inbound:  # one prebuilt statement, many parameter sets
+                await conn.execute(self._insert_inbound, inbound)
+                changes.extend(Change.of(row) for row in inbound)
             for row in rows:
+                if row["direction"] != "out":
+                    continue
                 stmt = self._insert(r).values(**row)
-                if row["direction"] == "out":
-                    upsert = stmt.on_conflict_do_update(
-                        index_elements=_IDENTITY,
-                        set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
-                    ).returning(*CHANGE_COLUMNS)
-                    changes.extend(Change.of(done) for done in await conn.execute(upsert))
-                else:
-                    await conn.execute(stmt.on_conflict_do_nothing(index_elements=_IDENTITY))
-                    changes.append(Change.of(row))
+                upsert = stmt.on_conflict_do_update(
+                    index_elements=_IDENTITY,
+                    set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
+                ).returning(*CHANGE_COLUMNS)
+                changes.extend(Change.of(done) for done in await conn.execute(upsert))
             for up in updates:
                 updated = (
                     await conn.execute(
