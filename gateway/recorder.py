@@ -119,8 +119,8 @@ class Recorder:
         queue = await channel.declare_queue(
             RECORDS_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
         )
-        # Inbound rows are written by the accepting process (before 0.2 the queue got a copy
-        # of every inbound message: drop that binding where an older version made it).
+        # Inbound rows are written by the accepting process; earlier builds bound this queue to
+        # every inbound message: drop that binding where one of them made it.
         await queue.unbind(INBOUND, "#")
         await queue.bind(OUTBOUND, OUTBOUND_KEY)
         await queue.bind(RECEIPTS, "receipt.#")

@@ -119,7 +119,6 @@ class DedupStore:
 
     def _abandon(self, message_id: str, waiter: asyncio.Future[Claim]) -> None:
         if not waiter.cancelled() and waiter.exception() is None and waiter.result() is Claim.OWNED:
-            self._marks.pop(message_id, None)
             task = asyncio.get_running_loop().create_task(self._release_quietly(message_id))
             self._releasing.add(task)
             task.add_done_callback(self._releasing.discard)
