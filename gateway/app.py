@@ -91,6 +91,7 @@ PURGE_INTERVAL = 300.0
 RULES_CHECK_INTERVAL = 30.0
 ADVISOR_CACHE_TTL = 60.0
 OUTBOX_DRAIN_INTERVAL = 0.5
+STATS_CATCH_UP_INTERVAL = 5.0  # the rollup folds in queued record changes (queries catch up first)
 ADMIN_MAX_BODY = 16 * 1024 * 1024  # bulk imports; webhooks enforce GATEWAY_MAX_BODY_BYTES
 
 
@@ -144,7 +145,9 @@ def create_app(
             app[RULES] = RulesState(app[RULES_STORE])
             await app[RULES].reload()
             async with _background(
-                _every(PURGE_INTERVAL, _purge(app[DEDUP])), app[RULES].watch(RULES_CHECK_INTERVAL)
+                _every(PURGE_INTERVAL, _purge(app[DEDUP])),
+                _every(STATS_CATCH_UP_INTERVAL, _catch_up(app[STATS])),
+                app[RULES].watch(RULES_CHECK_INTERVAL),
             ):
                 yield
         finally:
@@ -354,6 +357,13 @@ def _drain(ingest: Ingest, publisher: AmqpPublisher) -> Callable[[], Awaitable[N
                 log.info("outbox.drained", messages=drained)
 
     return drain
+
+
+def _catch_up(stats: StatsStore) -> Callable[[], Awaitable[None]]:
+    async def catch_up() -> None:
+        await stats.catch_up()
+
+    return catch_up
 
 
 def _purge(dedup: DedupStore) -> Callable[[], Awaitable[None]]:

@@ -1,8 +1,8 @@
 """Conversation records: every inbound message and outbound request (masked), for the retention
 period. Written in batches by `gateway.recorder`, never on the webhook hot path.
 
-Every write, receipt and purge also refreshes the statistics rollup (`gateway.store.stats`) in
-the same transaction, from the records it changed."""
+Every write, receipt and purge also queues what it changed for the statistics rollup
+(`gateway.store.stats`), in the same transaction."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.schema import records as r
-from gateway.store.stats import CHANGE_COLUMNS, Change, refresh_rollup
+from gateway.store.stats import CHANGE_COLUMNS, Change, queue_changes
 from gateway.store.tx import transaction
 
 __all__ = ["RecordQuery", "RecordsStore", "StatusUpdate"]
@@ -57,7 +57,8 @@ class RecordsStore:
 
     async def write(self, rows: Sequence[dict[str, Any]], updates: Sequence[StatusUpdate]) -> None:
         """Insert records (a repeated one is ignored; an outbound request completes a record a
-        receipt created first) and apply outcomes, in one transaction with the stats rollup."""
+        receipt created first) and apply outcomes, in one transaction that also queues the
+        changes for the stats rollup."""
         changes: list[Change] = []
         inbound = [row for row in rows if row["direction"] != "out"]
         async with transaction(self._engine, "records write") as conn:
@@ -99,7 +100,7 @@ class RecordsStore:
                         )
                         .on_conflict_do_nothing(index_elements=_IDENTITY)
                     )
-            await refresh_rollup(conn, changes)
+            await queue_changes(conn, changes)
 
     async def list(self, query: RecordQuery) -> list[dict[str, Any]]:
         """Records newest first; `after_seq` continues a previous page."""
@@ -123,9 +124,9 @@ class RecordsStore:
         return [{str(key): value for key, value in row._mapping.items()} for row in rows]
 
     async def purge(self, retention_seconds: float, batch: int = 5000) -> int:
-        """Delete up to `batch` records older than the retention, and what the stats rollup
-        derived from them; short transactions, so the writers are never blocked for long.
-        Returns how many."""
+        """Delete up to `batch` records older than the retention (queued for the stats rollup,
+        which then drops what it derived from them); short transactions, so the writers are never
+        blocked for long. Returns how many."""
         cutoff = time.time() - retention_seconds
         oldest = select(r.c.seq).where(r.c.at < cutoff).order_by(r.c.seq).limit(batch)
         async with transaction(self._engine, "records purge") as conn:
@@ -136,5 +137,5 @@ class RecordsStore:
                     .returning(*CHANGE_COLUMNS)
                 )
             ).all()
-            await refresh_rollup(conn, (Change.of(row) for row in deleted))
+            await queue_changes(conn, [Change.of(row) for row in deleted])
         return len(deleted)

@@ -301,10 +301,11 @@ mass_recipients = Table(
 
 # --- Statistics rollup (migration 0007; maintained by `gateway.store.records`, read by
 # `gateway.store.stats`) ----------------------------------------------------------------------
-# Derived from `records` in the same transaction as every change to them (write, receipt,
-# purge), so that `/api/v1/stats` reads a few rows per conversation instead of every message.
+# Derived from `records` (each change is queued in `stats_pending` in its transaction and folded
+# in by a background job, and before every statistics query), so that `/api/v1/stats` reads a few
+# rows per conversation instead of every message.
 # `day` is the CST day number (days since 1970-01-01, UTC+8).
-__all__ += ["stats_bot_days", "stats_threads"]
+__all__ += ["stats_bot_days", "stats_pending", "stats_threads"]
 
 # One row per advisor, customer (platform, account, customer) and day with an inbound message to
 # the advisor or a sent reply from them: message counts, and the conversation's first inbound
@@ -340,4 +341,24 @@ stats_bot_days = Table(
     Column("first_bot", Float, nullable=False),
     Column("last_advisor", Float),
     sqlite_with_rowid=False,
+)
+
+# Record changes the rollup has not folded in yet (migration 0008): appended in the transaction of
+# every records write, consumed in `seq` order by `gateway.store.stats.StatsStore.catch_up`.
+stats_pending = Table(
+    "stats_pending",
+    metadata,
+    Column(
+        "seq",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("direction", String(3), nullable=False),
+    Column("advisor_id", String(64)),
+    Column("platform", String(16), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("customer", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("at", Float, nullable=False),
 )

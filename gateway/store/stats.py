@@ -10,12 +10,16 @@ same day.
 Whole CST days (what `/api/v1/stats` asks for) are read from a rollup of the records
 (`stats_threads`: one row per advisor, customer and day with the message counts and the
 conversation's first message, first sent reply and their difference; `stats_bot_days`: one row
-per customer and day with a bot contact). `refresh_rollup` keeps it equal to what the records say:
-`gateway.store.records` calls it in the transaction of every write, receipt and purge with the
-records that changed, and it recomputes from the records the rollup rows those changes can affect
-(a sent reply can answer a conversation of an earlier day, a receipt can turn a queued reply into
-a sent one, a purge removes messages). The response rate for any `within`, the average and the
-90th percentile (nearest rank) are then aggregates over the rollup. Other periods are computed
+per customer and day with a bot contact). `gateway.store.records` appends every record it writes,
+updates or deletes to `stats_pending` (`queue_changes`, in the same transaction);
+`StatsStore.catch_up` folds that queue in — a background job every few seconds, and every
+statistics query before it reads, so answers are exact. `refresh_rollup` recomputes from the
+records the rollup rows the queued changes can affect (a sent reply can answer a conversation of
+an earlier day, a receipt can turn a queued reply into a sent one, a purge removes messages);
+a batch of changes to one conversation recomputes it once. (Until migration 0008 this ran in
+every records write, and cost more than the rest of the webhook path.) The response rate for
+any `within`, the average and the 90th percentile (nearest rank) are then aggregates over the
+rollup. Other periods are computed
 from the records directly, with the same definitions.
 """
 
@@ -50,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.store.schema import bindings as b
 from gateway.store.schema import records as r
 from gateway.store.schema import stats_bot_days as bd
+from gateway.store.schema import stats_pending as sp
 from gateway.store.schema import stats_threads as st
 from gateway.store.tx import transaction
 
@@ -60,6 +65,7 @@ __all__ = [
     "StatsStore",
     "day_number",
     "day_of",
+    "queue_changes",
     "refresh_rollup",
 ]
 
@@ -121,6 +127,39 @@ CHANGE_COLUMNS = (
     r.c.at,
 )
 
+_QUEUE = insert(sp)  # one prebuilt statement, executed with many parameter sets
+_CATCH_UP_BATCH = 2000  # queued changes folded in per transaction
+
+
+async def queue_changes(conn: AsyncConnection, changes: Sequence[Change]) -> None:
+    """Queue `changes` for the rollup, in the caller's transaction (see `StatsStore.catch_up`)."""
+    if changes:
+        await conn.execute(_QUEUE, [_as_row(c) for c in changes])
+
+
+def _as_row(c: Change) -> dict[str, Any]:
+    return {
+        "direction": c.direction,
+        "advisor_id": c.advisor_id,
+        "platform": c.platform,
+        "account": c.account,
+        "customer": c.customer,
+        "status": c.status,
+        "at": c.at,
+    }
+
+
+_PENDING_COLUMNS = (
+    sp.c.direction,
+    sp.c.advisor_id,
+    sp.c.platform,
+    sp.c.account,
+    sp.c.customer,
+    sp.c.status,
+    sp.c.at,
+)
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
 _Thread = tuple[str, str, str, str]  # advisor_id, platform, account, customer
 _Customer = tuple[str, str, str]  # platform, account, customer
 
@@ -148,7 +187,7 @@ async def refresh_rollup(conn: AsyncConnection, changes: Iterable[Change]) -> No
         return
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ROLLUP_LOCK})
+        await conn.execute(_LOCK, {"k": _ROLLUP_LOCK})
     threads |= await _answered_by(conn, replies)
     if threads:
         keys = [
@@ -335,6 +374,24 @@ class StatsStore:
     def _day(self, column: Any) -> Any:
         return day_of(column, self._dialect)
 
+    async def catch_up(self, batch: int = _CATCH_UP_BATCH) -> int:
+        """Fold every queued record change into the rollup, `batch` per transaction; returns how
+        many. Each transaction takes its changes off the queue and recomputes what they affect,
+        so a crash in between leaves them queued; on PostgreSQL an advisory lock makes the
+        processes sharing the database take turns."""
+        oldest = select(sp.c.seq).order_by(sp.c.seq).limit(batch).scalar_subquery()
+        take = delete(sp).where(sp.c.seq.in_(oldest)).returning(*_PENDING_COLUMNS)
+        total = 0
+        while True:
+            async with transaction(self._engine, "stats catch-up") as conn:
+                if self._dialect == "postgresql":
+                    await conn.execute(_LOCK, {"k": _ROLLUP_LOCK})
+                changes = [Change.of(row) for row in await conn.execute(take)]
+                await refresh_rollup(conn, changes)
+            total += len(changes)
+            if len(changes) < batch:
+                return total
+
     async def advisor_days(
         self,
         since: float,
@@ -350,6 +407,7 @@ class StatsStore:
         if days is None:
             rows = await self._advisor_days_from_records(since, until, within, advisor_id)
         else:
+            await self.catch_up()
             rows = await self._advisor_days_from_rollup(*days, within, advisor_id)
         return [_report(advisor, number, row) for (advisor, number), row in sorted(rows.items())]
 
@@ -462,6 +520,7 @@ class StatsStore:
         if days is None:
             query = self._intervention_from_records(since, until)
         else:
+            await self.catch_up()
             moved = case((bd.c.last_advisor > bd.c.first_bot, 1), else_=0)
             query = (
                 select(bd.c.day, func.count(), func.sum(moved))

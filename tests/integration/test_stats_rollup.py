@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.store.engine import alembic_config, create_engine, migrate
 from gateway.store.records import RecordsStore, StatusUpdate
 from gateway.store.schema import records as records_table
-from gateway.store.schema import stats_bot_days, stats_threads
+from gateway.store.schema import stats_bot_days, stats_pending, stats_threads
 from gateway.store.stats import StatsStore
 
 pytestmark = [pytest.mark.postgres]
@@ -248,6 +248,40 @@ async def test_purge_removes_the_rollup_with_the_records(engine: AsyncEngine) ->
     async with engine.connect() as conn:
         for table in (stats_threads, stats_bot_days):
             assert (await conn.execute(select(func.count()).select_from(table))).scalar() == 0
+
+
+async def count(engine: AsyncEngine, table: Any) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_writes_queue_changes_and_catch_up_folds_them_in(engine: AsyncEngine) -> None:
+    """A records write only queues its changes (the rollup is untouched until a catch-up);
+    catching up in batches of 2 empties the queue and gives what one big batch gives."""
+    store, stats = RecordsStore(engine), StatsStore(engine)
+    await store.write(
+        [
+            inbound(1, "c1", at(600)),
+            reply(1, "c1", at(601)),
+            inbound(2, "c2", at(600), advisor=None, status="bot"),
+            inbound(3, "c2", at(700)),
+            inbound(4, "c3", at(100, day=1)),
+        ],
+        [],
+    )
+    await store.write([], [sent(1, at(605))])
+    assert await count(engine, stats_pending) == 6
+    assert await count(engine, stats_threads) == 0
+    assert await stats.catch_up(batch=2) == 6
+    assert await count(engine, stats_pending) == 0
+    threads = await count(engine, stats_threads)
+    assert (threads, await count(engine, stats_bot_days)) == (3, 1)
+    assert await stats.catch_up() == 0
+    rows = await both(engine)
+    assert [(r["day"], r["conversations"], r["responses"]) for r in rows] == [
+        ("2026-11-20", 2, 1),
+        ("2026-11-21", 1, 0),
+    ]
 
 
 async def test_migration_backfills_existing_records(engine: AsyncEngine) -> None:
