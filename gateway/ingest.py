@@ -113,12 +113,9 @@ class Ingest:
             raise
         if self._record is not None:
             self._record(handed)
-        try:
-            await self._dedup.done(mid)
-        except StoreError as exc:
-            # The message is safely on RabbitMQ: answer success. The claim stays pending; a
-            # later retry after it goes stale may publish again under the same message_id.
-            log.warning("inbound.dedup_not_recorded", message_id=mid, error=str(exc))
+        # The message is safely on RabbitMQ: answer success now; the done mark is written with
+        # the next dedup flush (this process answers a retry as a duplicate meanwhile).
+        self._dedup.mark(mid)
         routed = replace(message, route=decided)
         self._metrics.observe_message(routed)
         log.info(

@@ -14,9 +14,12 @@ share PostgreSQL.
 Group commit: claims and done marks are not written one transaction each. While one flush is
 in the database, the next ones gather; each flush is one transaction with one multi-row INSERT
 for the claims and one UPDATE for the done marks (on a busy gateway tens of messages share a
-round trip and an fsync; an idle one flushes at once). `done` returns once its mark is committed,
-so a callback answered success is never published again; while the mark waits for its flush,
-this process answers a retry of that id as a duplicate itself.
+round trip and an fsync; an idle one flushes at once). `done` returns once its mark is committed;
+`mark` (what the webhook path uses) queues the mark and returns at once: the platform's answer
+does not wait for a second transaction. While a mark waits for its flush, this process answers a
+retry of that id as a duplicate itself; if the process dies before the mark is written, the claim
+stays pending and a retry after `stale_after` publishes again under the same `message_id`
+(at-least-once: consumers dedup by it).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ log = structlog.get_logger("gateway.dedup")
 
 PENDING, DONE = 0, 1
 _BATCH = 500  # claims per INSERT (bind-parameter limits)
+_RETRY_AFTER = 0.5  # seconds before done marks whose flush failed are written again
 
 
 class Claim(enum.Enum):
@@ -54,9 +58,9 @@ class Claim(enum.Enum):
     BUSY = "busy"
 
 
-def _fail(waiters: Iterable[asyncio.Future[Any]], exc: StoreError) -> None:
+def _fail(waiters: Iterable[asyncio.Future[Any] | None], exc: StoreError) -> None:
     for waiter in waiters:
-        if not waiter.done():
+        if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
 
 
@@ -76,9 +80,11 @@ class DedupStore:
         insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._claim_stmt = insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
         self._claims: dict[str, asyncio.Future[Claim]] = {}  # waiting for the next flush
-        self._marks: dict[str, asyncio.Future[None]] = {}  # published; to mark done
+        # published, to mark done: with a waiter (`done`) or without (`mark`)
+        self._marks: dict[str, asyncio.Future[None] | None] = {}
         self._marking: set[str] = set()  # marks in the flush running now
         self._flusher: asyncio.Task[None] | None = None
+        self._flushing_out = False  # `flush` waits: a failed flush is not retried
         self._releasing: set[asyncio.Task[None]] = set()
 
     async def claim(self, message_id: str) -> Claim:
@@ -104,14 +110,24 @@ class DedupStore:
         self._wake()
         await asyncio.shield(waiter)
 
+    def mark(self, message_id: str) -> None:
+        """Mark a published id done with the next flush, without waiting (if the flush fails,
+        the mark is written with a later one)."""
+        self._marks.setdefault(message_id, None)
+        self._wake()
+
     async def release(self, message_id: str) -> None:
         await self._write(delete(t).where(and_(t.c.id == message_id, t.c.state == PENDING)))
 
     async def flush(self) -> None:
-        """Wait until what is queued now is written (shutdown)."""
+        """Wait until what is queued now is written, or its flush failed (shutdown)."""
         self._wake()
         if self._flusher is not None:
-            await self._flusher
+            self._flushing_out = True
+            try:
+                await self._flusher
+            finally:
+                self._flushing_out = False
 
     def _wake(self) -> None:
         if self._flusher is None or self._flusher.done():
@@ -137,6 +153,17 @@ class DedupStore:
             except StoreError as exc:
                 _fail(claims.values(), exc)
                 _fail(marks.values(), exc)
+                # Unawaited marks are kept for the next flush (and answered as duplicates here
+                # meanwhile): the store is back soon, and no new ones come while it is not.
+                kept: dict[str, asyncio.Future[None] | None] = {
+                    m: None for m, waiter in marks.items() if waiter is None
+                }
+                if kept and self._flushing_out:
+                    log.warning("dedup.marks_not_recorded", marks=len(kept), error=str(exc))
+                elif kept:
+                    log.warning("dedup.marks_retried", marks=len(kept), error=str(exc))
+                    self._marks = kept | self._marks
+                    await asyncio.sleep(_RETRY_AFTER)
                 continue
             finally:
                 self._marking = set()
@@ -144,7 +171,7 @@ class DedupStore:
                 if not waiter.done():
                     waiter.set_result(outcomes[message_id])
             for marked in marks.values():
-                if not marked.done():
+                if marked is not None and not marked.done():
                     marked.set_result(None)
 
     async def _flush(self, claims: list[str], marks: list[str]) -> dict[str, Claim]:

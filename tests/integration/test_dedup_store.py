@@ -121,3 +121,23 @@ async def test_concurrent_claims_have_one_owner(engine: AsyncEngine, clock: Cloc
     results = await asyncio.gather(*(s.claim("e1") for s in stores))
     assert results.count(Claim.OWNED) == 1
     assert set(results) == {Claim.OWNED, Claim.BUSY}
+
+
+async def test_mark_without_waiting_then_retried_after_a_failed_flush(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    """`mark` returns at once; the id is a duplicate here while the mark waits. A flush that
+    fails (the table is briefly gone: a real store error) keeps the mark and writes it later,
+    so another process sees the duplicate once the store is back."""
+    one = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    other = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    assert await one.claim("m1") is Claim.OWNED
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("ALTER TABLE callback_dedup RENAME TO callback_dedup_away")
+    one.mark("m1")
+    await asyncio.sleep(0.1)  # the flush has failed and is waiting to retry
+    assert await asyncio.wait_for(one.claim("m1"), 1) is Claim.DUPLICATE
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("ALTER TABLE callback_dedup_away RENAME TO callback_dedup")
+    await asyncio.sleep(0.8)  # the retry after 0.5 s
+    assert await other.claim("m1") is Claim.DUPLICATE
