@@ -91,7 +91,7 @@ PURGE_INTERVAL = 300.0
 RULES_CHECK_INTERVAL = 30.0
 ADVISOR_CACHE_TTL = 60.0
 OUTBOX_DRAIN_INTERVAL = 0.5
-STATS_CATCH_UP_INTERVAL = 5.0  # the rollup folds in queued record changes (queries catch up first)
+STATS_CATCH_UP_INTERVAL = 30.0  # the rollup folds in queued record changes (queries catch up first)
 ADMIN_MAX_BODY = 16 * 1024 * 1024  # bulk imports; webhooks enforce GATEWAY_MAX_BODY_BYTES
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import Processor
 
-__all__ = ["configure_logging"]
+__all__ = ["configure_logging", "log_context"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -67,6 +67,25 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(max(_LEVELS[level], logging.INFO))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class log_context:
+    """``with log_context(key=value):`` binds context for every log line inside, and restores
+    what was there before on exit. structlog's `bound_contextvars` does the same but copies the
+    whole context to find what to restore (tens of µs per webhook); the tokens of
+    `bind_contextvars` restore it directly."""
+
+    __slots__ = ("_tokens", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+        self._tokens: Mapping[str, Any] = {}
+
+    def __enter__(self) -> None:
+        self._tokens = structlog.contextvars.bind_contextvars(**self._values)
+
+    def __exit__(self, *_exc: object) -> None:
+        structlog.contextvars.reset_contextvars(**self._tokens)
 
 
 def _drop_color_message(

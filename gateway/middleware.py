@@ -7,7 +7,7 @@ unexpected is a 500, logged by class only, and the process keeps serving.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +30,7 @@ from gateway.errors import (
     UnknownAccount,
     UnsupportedMediaType,
 )
+from gateway.logs import log_context
 from gateway.metrics import Metrics
 from gateway.models import Platform
 
@@ -72,8 +73,8 @@ def status_of(exc: GatewayError) -> tuple[int, str]:
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id (client's X-Request-Id when sane, else a new one) to every log line."""
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if given.isalnum() and len(given) <= 64 else uuid.uuid4().hex
-    with structlog.contextvars.bound_contextvars(request_id=request_id):
+    request_id = given if given.isalnum() and len(given) <= 64 else os.urandom(16).hex()
+    with log_context(request_id=request_id):
         response = await handler(request)
     response.headers["X-Request-Id"] = request_id
     return response

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import structlog
 from aiohttp import web
 
 from gateway.errors import PayloadError, PayloadTooLarge, UnknownAccount
 from gateway.keys import ADAPTERS, INGEST, SETTINGS
+from gateway.logs import log_context
 from gateway.models import Platform, WebhookRequest
 
 __all__ = ["webhook"]
@@ -35,7 +35,7 @@ async def webhook(request: web.Request) -> web.Response:
         body=body,
         content_type=request.content_type,
     )
-    with structlog.contextvars.bound_contextvars(platform=platform.value, account=account):
+    with log_context(platform=platform.value, account=account):
         if request.method == "GET":
             reply = adapter.handshake(incoming)
         else:

@@ -1,9 +1,9 @@
 """Engine creation and migrations at start-up.
 
 SQLite runs in WAL mode with `synchronous=FULL` (every commit is fsynced: the outbox and dedup
-rows must survive a power cut) and a busy timeout, so several connections of
-one process cooperate; PostgreSQL serializes concurrent migrations of several gateway processes
-with an advisory lock.
+rows must survive a power cut) and a busy timeout, so several connections of one process (and
+the CLI) cooperate; PostgreSQL serializes concurrent migrations of several gateway processes with
+an advisory lock.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ _PG_MIGRATION_LOCK = 0x6B656675  # "kefu"
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; SQLite connections get WAL and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # Pooled connections are kept (each is a thread in aiosqlite: opening one per overflow
+        # checkout cost more than the statements).
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

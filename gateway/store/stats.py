@@ -128,7 +128,7 @@ CHANGE_COLUMNS = (
 )
 
 _QUEUE = insert(sp)  # one prebuilt statement, executed with many parameter sets
-_CATCH_UP_BATCH = 2000  # queued changes folded in per transaction
+_CATCH_UP_BATCH = 500  # queued changes per transaction (short: writers take turns with it)
 
 
 async def queue_changes(conn: AsyncConnection, changes: Sequence[Change]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from html import escape
+
 import pytest
+import xmltodict
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -82,3 +85,53 @@ def test_loads_xml_never_raises_other_errors(body: bytes) -> None:
 def test_check_depth_accepts_within_generous_limit(value: object) -> None:
     """Shallow documents pass a generous limit."""
     check_depth(value, 10_000)
+
+
+_TAGS = st.sampled_from(["A", "B", "MsgType", "item", "Content"])
+_TEXT = st.text(alphabet="ab 你好\n\t<&>]\"'", max_size=8)
+
+
+def _render(tag: str, attrs: dict[str, str], text: str, children: list[tuple[str, str]]) -> str:
+    attr = "".join(f' {k}="{escape(v, quote=True)}"' for k, v in attrs.items())
+    inner = escape(text) + "".join(child + escape(tail) for child, tail in children)
+    return f"<{tag}{attr}>{inner}</{tag}>"
+
+
+_ELEMENTS = st.recursive(
+    st.builds(_render, _TAGS, st.dictionaries(st.sampled_from(["x", "y"]), _TEXT, max_size=1),
+              _TEXT, st.just([])),
+    lambda inner: st.builds(
+        _render, _TAGS, st.dictionaries(st.sampled_from(["x", "y"]), _TEXT, max_size=2), _TEXT,
+        st.lists(st.tuples(inner, _TEXT), max_size=4),
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(st.lists(st.tuples(_ELEMENTS, _TEXT), max_size=5), _TEXT, st.booleans())
+def test_loads_xml_gives_what_xmltodict_gives(
+    children: list[tuple[str, str]], text: str, cdata: bool
+) -> None:
+    """The ElementTree parser and xmltodict agree on every document shape: attributes,
+    repeated and nested elements, mixed text and whitespace, CDATA, escapes, empty elements."""
+    body = _render("xml", {}, text, children)
+    if cdata:
+        body = body.replace("<A>", "<A><![CDATA[ c&d ]]>", 1)
+    data = body.encode()
+    root = xmltodict.parse(data, disable_entities=True)["xml"]
+    expected = {} if root is None else root
+    if not isinstance(expected, dict):
+        with pytest.raises(PayloadError):
+            loads_xml(data)
+    else:
+        assert loads_xml(data) == expected
+
+
+def test_xml_depth_limit_and_namespaces() -> None:
+    """Nesting beyond the limit is refused (without recursing through it); a namespaced
+    document keeps its prefixes, as xmltodict gives them."""
+    assert loads_xml(b"<xml>" + b"<a>" * 31 + b"</a>" * 31 + b"</xml>")
+    with pytest.raises(PayloadError):
+        loads_xml(b"<xml>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</xml>")
+    doc = b'<xml xmlns:t="urn:t"><t:A>1</t:A><B>2</B></xml>'
+    assert loads_xml(doc) == {"@xmlns:t": "urn:t", "t:A": "1", "B": "2"}
