@@ -71,7 +71,7 @@ from gateway.rules_state import CONTROL_TOPIC, RulesState
 from gateway.settings import Settings
 from gateway.store.advisors import AdvisorStore
 from gateway.store.bindings import BindingStore
-from gateway.store.dedup import DedupStore
+from gateway.store.dedup import DedupStore, Rider
 from gateway.store.engine import create_engine, migrate
 from gateway.store.outbound import OutboundStore
 from gateway.store.outbox import OutboxStore
@@ -158,7 +158,7 @@ def create_app(
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
         connection = await connect(settings.amqp_url.get_secret_value())
         recorder: Recorder | None = None
-        inbound_records = InboundRecords(app[RECORDS])
+        inbound_records = InboundRecords(app[RECORDS], app[DEDUP])
         try:
             timeout = settings.publish_timeout
             publisher = await AmqpPublisher.open(connection, timeout=timeout)
@@ -199,7 +199,7 @@ def create_app(
                 router=router.route,
                 metrics=app_metrics,
                 outbox=app[OUTBOX],
-                on_customer_action=on_action,
+                customer_action=on_action,
                 record=inbound_records.add,
             )
             log.info(
@@ -218,7 +218,6 @@ def create_app(
         finally:
             if INGEST in app:
                 await app[INGEST].close(timeout=min(settings.publish_timeout, 5.0))
-            await inbound_records.close()
             if recorder is not None:
                 await recorder.close()
             if OUTBOUND_SENDER in app:
@@ -329,11 +328,11 @@ def _sender_config(settings: Settings) -> SenderConfig:
     )
 
 
-def _window_opener(store: OutboundStore) -> Callable[[Message], Awaitable[None]]:
-    """Record a customer-initiated action: it opens (or renews) the reply window."""
+def _window_opener(store: OutboundStore) -> Callable[[Message], tuple[Rider, Any]]:
+    """A customer-initiated action opens (or renews) the reply window: written with the claim."""
 
-    async def opened(message: Message) -> None:
-        await store.record_customer_action(
+    def opened(message: Message) -> tuple[Rider, Any]:
+        return store.customer_action(
             message.platform.value, message.account, message.customer.id, message.sent_at
         )
 

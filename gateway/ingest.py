@@ -1,4 +1,4 @@
-"""Inbound orchestration: adapter → dedup → normalize/mask → rules → route → confirmed publish.
+"""Inbound orchestration: adapter → normalize/mask → dedup → rules → route → confirmed publish.
 
 The platform's success answer is returned only after every event of the callback is confirmed
 by RabbitMQ (or was published before: a retry). Any failure propagates as a `GatewayError`, the
@@ -7,10 +7,10 @@ claim is released, and the caller answers an error status so the platform retrie
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import structlog
 
@@ -21,7 +21,7 @@ from gateway.metrics import Metrics
 from gateway.models import Envelope, Message, PlatformEvent, Reply, Route, WebhookRequest
 from gateway.routing import route as default_route
 from gateway.serialize import envelope
-from gateway.store.dedup import Claim, DedupStore
+from gateway.store.dedup import Claim, DedupStore, Rider
 from gateway.store.outbox import OutboxStore
 from normalizer.normalize import message_id
 from rules.engine import InboundDecision, RuleSet
@@ -53,12 +53,12 @@ class Ingest:
         router: Router = _rules_only,
         metrics: Metrics | None = None,
         outbox: OutboxStore | None = None,
-        on_customer_action: Callable[[Message], Awaitable[None]] | None = None,
+        customer_action: Callable[[Message], tuple[Rider, Any]] | None = None,
         record: Callable[[Envelope], None] | None = None,
     ) -> None:
         self._record = record
         self._outbox = outbox
-        self._on_customer_action = on_customer_action
+        self._customer_action = customer_action
         self._metrics = metrics or Metrics()
         self._normalize = normalize
         empty = RuleSet.empty()
@@ -79,7 +79,13 @@ class Ingest:
     async def process(self, event: PlatformEvent) -> Message | None:
         """Publish one event once; None when it was a duplicate."""
         mid = message_id(event.platform.value, event.account, event.platform_msg_id)
-        claim = await self._dedup.claim(mid)
+        message = self._normalize(event)
+        rider = None
+        if message.customer_initiated and self._customer_action is not None:
+            # The reply window opens in the claim's transaction, before the message is handed
+            # on (an advisor's reply must find it open).
+            rider = self._customer_action(message)
+        claim = await self._dedup.claim(mid, rider=rider)
         if claim is Claim.DUPLICATE:
             self._metrics.dedup_hits.labels(event.platform.value).inc()
             log.info(
@@ -91,24 +97,13 @@ class Ingest:
             return None
         if claim is Claim.BUSY:
             raise InFlight("message is being published by another request")
-        window: asyncio.Future[None] | None = None
         try:
-            message = self._normalize(event)
-            if message.customer_initiated and self._on_customer_action is not None:
-                # The reply window opens before the message is handed on (an advisor's reply
-                # must find it open); its write runs while rules and routing do their work.
-                window = asyncio.ensure_future(self._on_customer_action(message))
             decision = self._rules().inbound(message.text, message.platform.value, message.account)
             message = replace(message, rules=decision.as_rules_result())
             decided = await self._router(message, decision)
-            if window is not None:
-                await window
             handed = envelope(message, decided)
             await self._hand_off(handed)
         except BaseException:
-            if window is not None and not window.done():
-                window.cancel()
-                await asyncio.gather(window, return_exceptions=True)
             await self._dedup.release(mid)
             raise
         if self._record is not None:

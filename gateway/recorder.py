@@ -1,8 +1,9 @@
 """The recorder: keeps the conversation records of what flows through the gateway.
 
 Inbound messages are recorded by the process that accepted them (`InboundRecords`): after the
-hand-off their rows join a group commit, and the webhook answer does not wait for it (a row
-still queued when the process is killed is lost; the message itself is not). Outbound requests
+hand-off their rows ride in the next dedup flush (with the done marks), and the webhook answer
+does not wait for it (a row still queued when the process is killed is lost; the message itself
+is not). Outbound requests
 and receipts come from other processes: a durable quorum queue ``kefu.records`` is bound to
 ``kefu.outbound`` (``outbound``) and ``kefu.receipts`` (``receipt.#``); they are written to the
 store in batches and acknowledged only after the batch is committed (at-least-once; the
@@ -15,20 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.broker.publisher import CONNECTION_ERRORS
 from gateway.broker.topology import INBOUND, OUTBOUND, OUTBOUND_KEY, RECEIPTS
 from gateway.errors import StoreError
 from gateway.models import SCHEMA as MESSAGE_SCHEMA
 from gateway.models import Envelope
-from gateway.store.group_commit import GroupCommit
+from gateway.store.dedup import DedupStore
 from gateway.store.records import RecordsStore, StatusUpdate
 
 __all__ = ["RECORDS_QUEUE", "InboundRecords", "Recorder", "to_record"]
@@ -87,22 +88,20 @@ def to_record(exchange: str, doc: dict[str, Any]) -> dict[str, Any] | StatusUpda
 
 
 class InboundRecords:
-    """Records inbound messages straight from the ingest, in group commits."""
+    """Records inbound messages straight from the ingest: each row rides in the next dedup
+    flush (the transaction that also marks the message done), not a transaction of its own."""
 
-    def __init__(self, store: RecordsStore) -> None:
+    def __init__(self, store: RecordsStore, dedup: DedupStore) -> None:
         self._store = store
-        self._writes = GroupCommit(self._write, "records-inbound")
+        self._dedup = dedup
 
     def add(self, envelope: Envelope) -> None:
         row = to_record(INBOUND, orjson.loads(envelope.body))
         if isinstance(row, dict):
-            self._writes.post(row)
+            self._dedup.ride(self._write_in, row)
 
-    async def close(self) -> None:
-        await self._writes.drain()
-
-    async def _write(self, rows: Sequence[dict[str, Any]]) -> None:
-        await self._store.write(rows, [])
+    async def _write_in(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        await self._store.write_in(conn, rows)
 
 
 class Recorder:

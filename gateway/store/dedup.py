@@ -20,6 +20,12 @@ does not wait for a second transaction. While a mark waits for its flush, this p
 retry of that id as a duplicate itself; if the process dies before the mark is written, the claim
 stays pending and a retry after `stale_after` publishes again under the same `message_id`
 (at-least-once: consumers dedup by it).
+
+Riders: other writes of the webhook path share the flush's transaction instead of opening their
+own — a claim can carry one (`claim(..., rider=...)`: the customer's reply window, committed with
+the claim, before the publish), and `ride` posts one (the inbound record, after the publish). One
+transaction per flush keeps SQLite's single writer from being contended by three group commits
+(a writer that finds the database locked sleeps in SQLite's busy handler: 1, 2, 5, 10 … ms).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import contextlib
 import enum
 import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
@@ -43,13 +49,18 @@ from gateway.errors import StoreError
 from gateway.store.schema import callback_dedup as t
 from gateway.store.tx import transaction
 
-__all__ = ["Claim", "DedupStore"]
+__all__ = ["Claim", "DedupStore", "Rider"]
 
 log = structlog.get_logger("gateway.dedup")
 
 PENDING, DONE = 0, 1
 _BATCH = 500  # claims per INSERT (bind-parameter limits)
 _RETRY_AFTER = 0.5  # seconds before done marks whose flush failed are written again
+
+
+# A write that rides in a dedup flush: called inside its transaction with the items gathered
+# since the previous flush.
+Rider = Callable[[AsyncConnection, list[Any]], Awaitable[None]]
 
 
 class Claim(enum.Enum):
@@ -62,6 +73,10 @@ def _fail(waiters: Iterable[asyncio.Future[Any] | None], exc: StoreError) -> Non
     for waiter in waiters:
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
+
+
+def _name(write: Rider) -> str:
+    return str(getattr(write, "__qualname__", write))
 
 
 class DedupStore:
@@ -83,17 +98,23 @@ class DedupStore:
         # published, to mark done: with a waiter (`done`) or without (`mark`)
         self._marks: dict[str, asyncio.Future[None] | None] = {}
         self._marking: set[str] = set()  # marks in the flush running now
+        self._riders: dict[Rider, list[Any]] = {}  # to write with the next flush
         self._flusher: asyncio.Task[None] | None = None
         self._flushing_out = False  # `flush` waits: a failed flush is not retried
         self._releasing: set[asyncio.Task[None]] = set()
 
-    async def claim(self, message_id: str) -> Claim:
+    async def claim(self, message_id: str, *, rider: tuple[Rider, Any] | None = None) -> Claim:
+        """Claim `message_id`; `rider` (a write and its item) is committed in the same
+        transaction, whatever the outcome (so it must be idempotent), unless this process
+        already knows the answer (a duplicate or busy id of its own)."""
         if message_id in self._marks or message_id in self._marking:
             return Claim.DUPLICATE  # published by this process, its mark not yet written
         if message_id in self._claims:
             return Claim.BUSY  # the same id twice in one batch
         waiter: asyncio.Future[Claim] = asyncio.get_running_loop().create_future()
         self._claims[message_id] = waiter
+        if rider is not None:
+            self._riders.setdefault(rider[0], []).append(rider[1])
         self._wake()
         try:
             return await asyncio.shield(waiter)
@@ -114,6 +135,12 @@ class DedupStore:
         """Mark a published id done with the next flush, without waiting (if the flush fails,
         the mark is written with a later one)."""
         self._marks.setdefault(message_id, None)
+        self._wake()
+
+    def ride(self, write: Rider, item: Any) -> None:
+        """Write `item` with `write` in the next flush's transaction, without waiting (if that
+        flush fails, the item is lost and logged)."""
+        self._riders.setdefault(write, []).append(item)
         self._wake()
 
     async def release(self, message_id: str) -> None:
@@ -144,15 +171,28 @@ class DedupStore:
             await self.release(message_id)
 
     async def _flush_while_queued(self) -> None:
-        while self._claims or self._marks:
+        while self._claims or self._marks or self._riders:
             claims, self._claims = self._claims, {}
             marks, self._marks = self._marks, {}
+            riders, self._riders = self._riders, {}
             self._marking = set(marks)
             try:
-                outcomes = await self._flush(list(claims), list(marks))
-            except StoreError as exc:
+                outcomes = await self._flush(list(claims), list(marks), riders)
+            except Exception as error:
+                # A StoreError; anything else (a rider's constraint error, a bug) must still
+                # answer every waiter, or their requests would hang.
+                exc = (
+                    error
+                    if isinstance(error, StoreError)
+                    else StoreError(f"dedup flush failed: {type(error).__name__}")
+                )
+                if exc is not error:
+                    log.error("dedup.flush_failed", error=type(error).__name__)
                 _fail(claims.values(), exc)
                 _fail(marks.values(), exc)
+                if riders:
+                    lost = {_name(write): len(items) for write, items in riders.items()}
+                    log.warning("dedup.riders_lost", writes=lost, error=str(exc))
                 # Unawaited marks are kept for the next flush (and answered as duplicates here
                 # meanwhile): the store is back soon, and no new ones come while it is not.
                 kept: dict[str, asyncio.Future[None] | None] = {
@@ -174,7 +214,9 @@ class DedupStore:
                 if marked is not None and not marked.done():
                     marked.set_result(None)
 
-    async def _flush(self, claims: list[str], marks: list[str]) -> dict[str, Claim]:
+    async def _flush(
+        self, claims: list[str], marks: list[str], riders: dict[Rider, list[Any]]
+    ) -> dict[str, Claim]:
         now = self._clock()
         outcomes: dict[str, Claim] = {}
         async with transaction(self._engine, "dedup flush") as conn:
@@ -191,6 +233,8 @@ class DedupStore:
                 taken = [m for m in chunk if m not in inserted]
                 if taken:
                     outcomes.update(await self._arbitrate(conn, taken, now))
+            for write, items in riders.items():
+                await write(conn, items)
         return outcomes
 
     async def _arbitrate(

@@ -33,9 +33,10 @@ from typing import Literal, Protocol
 from sqlalchemy import ColumnElement, Table, and_, case, delete, not_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
+from gateway.store.dedup import Rider
 from gateway.store.group_commit import GroupCommit
 from gateway.store.schema import outbound_requests as rq
 from gateway.store.schema import outbound_touches as tt
@@ -200,11 +201,25 @@ class OutboundStore:
     ) -> None:
         """A customer-initiated action (message, menu click, follow, scan, payment) at `at`.
         Concurrent actions are written together (group commit); returns once committed."""
+        _write, action = self.customer_action(platform, account, customer_id, at)
+        await self._actions.submit(action)
+
+    def customer_action(
+        self, platform: str, account: str, customer_id: str, at: datetime
+    ) -> tuple[Rider, _Action]:
+        """`record_customer_action` as a write that rides in another transaction (the dedup
+        claim of the message: `gateway.store.dedup.DedupStore.claim`). Idempotent: the same
+        action twice leaves the window as once."""
         platform = str(getattr(platform, "value", platform))  # a str-Enum member or a str
         ts = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-        await self._actions.submit((platform, account, customer_id, ts))
+        return self.write_actions_in, (platform, account, customer_id, ts)
 
     async def _write_actions(self, actions: Sequence[_Action]) -> None:
+        async with transaction(self._engine, "outbound customer action") as conn:
+            await self.write_actions_in(conn, actions)
+
+    async def write_actions_in(self, conn: AsyncConnection, actions: Sequence[_Action]) -> None:
+        """Customer actions, in the caller's transaction: one upsert per policy rule."""
         by_rule: dict[tuple[bool, float], list[dict[str, object]]] = defaultdict(list)
         for platform, account, customer, ts in actions:
             rule = self._rules(platform, account)
@@ -212,9 +227,8 @@ class OutboundStore:
                 {"platform": platform, "account": account, "customer": customer,
                  "last_action_at": ts, "count_since": ts, "replies": 0}
             )  # fmt: skip
-        async with transaction(self._engine, "outbound customer action") as conn:
-            for (reset, window), rows in by_rule.items():
-                await conn.execute(self._action_statement(reset, window), rows)
+        for (reset, window), rows in by_rule.items():
+            await conn.execute(self._action_statement(reset, window), rows)
 
     def _action_statement(self, reset_count_on_action: bool, window_seconds: float) -> Executable:
         key = (reset_count_on_action, window_seconds)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.schema import records as r
 from gateway.store.stats import CHANGE_COLUMNS, Change, queue_changes
@@ -59,48 +59,58 @@ class RecordsStore:
         """Insert records (a repeated one is ignored; an outbound request completes a record a
         receipt created first) and apply outcomes, in one transaction that also queues the
         changes for the stats rollup."""
+        async with transaction(self._engine, "records write") as conn:
+            await self.write_in(conn, rows, updates)
+
+    async def write_in(
+        self,
+        conn: AsyncConnection,
+        rows: Sequence[dict[str, Any]],
+        updates: Sequence[StatusUpdate] = (),
+    ) -> None:
+        """`write` in the caller's transaction (the webhook path's inbound records ride in the
+        dedup flush: `gateway.recorder.InboundRecords`)."""
         changes: list[Change] = []
         inbound = [row for row in rows if row["direction"] != "out"]
-        async with transaction(self._engine, "records write") as conn:
-            if inbound:  # one prebuilt statement, many parameter sets
-                await conn.execute(self._insert_inbound, inbound)
-                changes.extend(Change.of(row) for row in inbound)
-            for row in rows:
-                if row["direction"] != "out":
-                    continue
-                stmt = self._insert(r).values(**row)
-                upsert = stmt.on_conflict_do_update(
-                    index_elements=_IDENTITY,
-                    set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
-                ).returning(*CHANGE_COLUMNS)
-                changes.extend(Change.of(done) for done in await conn.execute(upsert))
-            for up in updates:
-                updated = (
-                    await conn.execute(
-                        update(r)
-                        .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
-                        .values(status=up.status, reason=up.reason)
-                        .returning(*CHANGE_COLUMNS)
+        if inbound:  # one prebuilt statement, many parameter sets
+            await conn.execute(self._insert_inbound, inbound)
+            changes.extend(Change.of(row) for row in inbound)
+        for row in rows:
+            if row["direction"] != "out":
+                continue
+            stmt = self._insert(r).values(**row)
+            upsert = stmt.on_conflict_do_update(
+                index_elements=_IDENTITY,
+                set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
+            ).returning(*CHANGE_COLUMNS)
+            changes.extend(Change.of(done) for done in await conn.execute(upsert))
+        for up in updates:
+            updated = (
+                await conn.execute(
+                    update(r)
+                    .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
+                    .values(status=up.status, reason=up.reason)
+                    .returning(*CHANGE_COLUMNS)
+                )
+            ).all()
+            changes.extend(Change.of(done) for done in updated)
+            if not updated:  # the receipt came first: keep the outcome for the request
+                await conn.execute(
+                    self._insert(r)
+                    .values(
+                        direction="out",
+                        message_id=up.message_id,
+                        platform="",
+                        account="",
+                        customer="",
+                        kind="unknown",
+                        status=up.status,
+                        reason=up.reason,
+                        at=up.at,
                     )
-                ).all()
-                changes.extend(Change.of(done) for done in updated)
-                if not updated:  # the receipt came first: keep the outcome for the request
-                    await conn.execute(
-                        self._insert(r)
-                        .values(
-                            direction="out",
-                            message_id=up.message_id,
-                            platform="",
-                            account="",
-                            customer="",
-                            kind="unknown",
-                            status=up.status,
-                            reason=up.reason,
-                            at=up.at,
-                        )
-                        .on_conflict_do_nothing(index_elements=_IDENTITY)
-                    )
-            await queue_changes(conn, changes)
+                    .on_conflict_do_nothing(index_elements=_IDENTITY)
+                )
+        await queue_changes(conn, changes)
 
     async def list(self, query: RecordQuery) -> list[dict[str, Any]]:
         """Records newest first; `after_seq` continues a previous page."""

@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.errors import StoreError
 from gateway.store.dedup import Claim, DedupStore
 from gateway.store.engine import create_engine, migrate
 
@@ -141,3 +143,40 @@ async def test_mark_without_waiting_then_retried_after_a_failed_flush(
         await conn.exec_driver_sql("ALTER TABLE callback_dedup_away RENAME TO callback_dedup")
     await asyncio.sleep(0.8)  # the retry after 0.5 s
     assert await other.claim("m1") is Claim.DUPLICATE
+
+
+async def test_riders_share_the_flush_transaction(engine: AsyncEngine, clock: Clock) -> None:
+    """A claim's rider is committed with the claim (visible once the claim returns); posted
+    riders go with the next flush; a rider that raises fails that flush's claims with a
+    StoreError (their requests are answered, never left waiting) and nothing of it is kept."""
+    store = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    seen: list[list[str]] = []
+
+    async def write(conn: AsyncConnection, items: list[str]) -> None:
+        seen.append(list(items))
+        for item in items:
+            await conn.execute(text("UPDATE callback_dedup SET expires_at = 1 WHERE id = :i"),
+                               {"i": item})  # fmt: skip
+
+    async def broken(conn: AsyncConnection, items: list[str]) -> None:
+        await conn.execute(text("DELETE FROM callback_dedup"))
+        raise ValueError("a bug in a rider")
+
+    first, second = await asyncio.gather(
+        store.claim("r1", rider=(write, "r1")), store.claim("r2", rider=(write, "r2"))
+    )
+    assert {first, second} == {Claim.OWNED}
+    assert seen == [["r1", "r2"]]  # one call, in the one flush of both claims
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id, expires_at FROM callback_dedup"))).all()
+    assert sorted(rows) == [("r1", 1.0), ("r2", 1.0)]  # the rider saw its own claim's row
+    store.ride(write, "r1")
+    await store.flush()
+    assert seen[-1] == ["r1"]
+    with pytest.raises(StoreError):
+        await asyncio.wait_for(store.claim("r3", rider=(broken, None)), 5)
+    other = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    assert await other.claim("r1") is Claim.BUSY  # claimed, never marked done
+    async with engine.connect() as conn:
+        ids = sorted((await conn.execute(text("SELECT id FROM callback_dedup"))).scalars())
+    assert "r3" not in ids and "r2" in ids  # the broken flush was rolled back as a whole
