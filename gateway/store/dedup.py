@@ -3,7 +3,7 @@
 A message id is *claimed* (an INSERT that loses on the primary key when another request holds
 it) before its publish and marked *done* after the confirm. Outcomes of `claim`:
 
-- `Claim.OWNED`: this request publishes; it must call `done` or `release`.
+- `Claim.OWNED`: this request publishes; it must call `mark` (or `done`) or `release`.
 - `Claim.DUPLICATE`: already published; answer the platform success, publish nothing.
 - `Claim.BUSY`: another request is publishing it right now; answer an error so the platform
   retries. A claim older than `stale_after` (a crashed process) is taken over instead.

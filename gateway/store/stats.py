@@ -12,12 +12,12 @@ Whole CST days (what `/api/v1/stats` asks for) are read from a rollup of the rec
 conversation's first message, first sent reply and their difference; `stats_bot_days`: one row
 per customer and day with a bot contact). `gateway.store.records` appends every record it writes,
 updates or deletes to `stats_pending` (`queue_changes`, in the same transaction);
-`StatsStore.catch_up` folds that queue in — a background job every few seconds, and every
-statistics query before it reads, so answers are exact. `refresh_rollup` recomputes from the
-records the rollup rows the queued changes can affect (a sent reply can answer a conversation of
-an earlier day, a receipt can turn a queued reply into a sent one, a purge removes messages);
-a batch of changes to one conversation recomputes it once. (Until migration 0008 this ran in
-every records write, and cost more than the rest of the webhook path.) The response rate for
+`StatsStore.catch_up` folds that queue in — a background job every 30 s, and every statistics
+query before it reads, so answers are exact. It recomputes from the records the rollup rows the
+queued changes can affect (a sent reply can answer a conversation of an earlier day, a receipt
+can turn a queued reply into a sent one, a purge removes messages), each row once however many
+of its changes are queued. (Until migration 0008 this ran in every records write, and cost more
+than the rest of the webhook path.) The response rate for
 any `within`, the average and the 90th percentile (nearest rank) are then aggregates over the
 rollup. Other periods are computed
 from the records directly, with the same definitions.
@@ -66,7 +66,6 @@ __all__ = [
     "day_number",
     "day_of",
     "queue_changes",
-    "refresh_rollup",
 ]
 
 CST_OFFSET = 8 * 3600
@@ -128,7 +127,9 @@ CHANGE_COLUMNS = (
 )
 
 _QUEUE = insert(sp)  # one prebuilt statement, executed with many parameter sets
-_CATCH_UP_BATCH = 500  # queued changes per transaction (short: writers take turns with it)
+_CATCH_UP_BATCH = 50_000  # queued changes read at once: each affected row is recomputed once
+_KEYS_PER_TX = 50  # rollup rows recomputed per transaction (≈ 35 ms: the webhook path writes too)
+_DELETE_CHUNK = 500  # queued changes deleted per statement
 
 
 async def queue_changes(conn: AsyncConnection, changes: Sequence[Change]) -> None:
@@ -149,65 +150,59 @@ def _as_row(c: Change) -> dict[str, Any]:
     }
 
 
-_PENDING_COLUMNS = (
-    sp.c.direction,
-    sp.c.advisor_id,
-    sp.c.platform,
-    sp.c.account,
-    sp.c.customer,
-    sp.c.status,
-    sp.c.at,
-)
+_OLDEST = select(
+    sp.c.seq, sp.c.direction, sp.c.advisor_id, sp.c.platform, sp.c.account, sp.c.customer,
+    sp.c.status, sp.c.at,
+).order_by(sp.c.seq)  # fmt: skip
 _LOCK = text("SELECT pg_advisory_xact_lock(:k)")
 
 _Thread = tuple[str, str, str, str]  # advisor_id, platform, account, customer
 _Customer = tuple[str, str, str]  # platform, account, customer
 
 
-async def refresh_rollup(conn: AsyncConnection, changes: Iterable[Change]) -> None:
-    """Recompute, from the records, every rollup row that `changes` (records inserted, updated or
-    deleted in this transaction, with their current or last values) can have altered.
+@dataclass(slots=True)
+class _Affected:
+    """What a set of record changes can alter in the rollup."""
 
-    On PostgreSQL the refresh holds a transaction-level advisory lock, so that of two
-    transactions touching the same conversation the later one recomputes it seeing both."""
-    threads: set[tuple[int, _Thread]] = set()
-    replies: dict[_Thread, tuple[float, float]] = {}
-    customers: set[tuple[int, _Customer]] = set()
-    for c in changes:
-        if c.direction == "in" and c.status in ("bot", "advisor"):
-            customers.add((day_number(c.at), (c.platform, c.account, c.customer)))
-        if c.advisor_id is None:
-            continue
-        thread = (c.advisor_id, c.platform, c.account, c.customer)
-        threads.add((day_number(c.at), thread))
-        if c.direction == "out":
-            low, high = replies.get(thread, (c.at, c.at))
-            replies[thread] = (min(low, c.at), max(high, c.at))
-    if not threads and not customers:
-        return
+    threads: set[tuple[int, _Thread]]  # (day, thread) rows to recompute
+    replies: dict[_Thread, tuple[float, float]]  # earliest and latest reply per thread
+    customers: set[tuple[int, _Customer]]  # (day, customer) bot-contact rows to recompute
+
+    @classmethod
+    def of(cls, changes: Iterable[Change]) -> _Affected:
+        affected = cls(set(), {}, set())
+        for c in changes:
+            if c.direction == "in" and c.status in ("bot", "advisor"):
+                affected.customers.add((day_number(c.at), (c.platform, c.account, c.customer)))
+            if c.advisor_id is None:
+                continue
+            thread = (c.advisor_id, c.platform, c.account, c.customer)
+            affected.threads.add((day_number(c.at), thread))
+            if c.direction == "out":
+                low, high = affected.replies.get(thread, (c.at, c.at))
+                affected.replies[thread] = (min(low, c.at), max(high, c.at))
+        return affected
+
+
+async def _recompute(
+    conn: AsyncConnection,
+    threads: Iterable[tuple[int, _Thread]],
+    customers: Iterable[tuple[int, _Customer]],
+) -> None:
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        await conn.execute(_LOCK, {"k": _ROLLUP_LOCK})
-    threads |= await _answered_by(conn, replies)
-    if threads:
-        keys = [
-            {
-                "k_day": d,
-                "k_advisor": t[0],
-                "k_platform": t[1],
-                "k_account": t[2],
-                "k_customer": t[3],
-            }
-            | _bounds(d)
-            for d, t in sorted(threads)
-        ]
+    keys = [
+        {"k_day": d, "k_advisor": t[0], "k_platform": t[1], "k_account": t[2], "k_customer": t[3]}
+        | _bounds(d)
+        for d, t in sorted(threads)
+    ]
+    if keys:
         await conn.execute(_DELETE_THREAD, keys)
         await conn.execute(_recompute_threads(dialect), keys)
-    if customers:
-        keys = [
-            {"k_day": d, "k_platform": p, "k_account": a, "k_customer": c} | _bounds(d)
-            for d, (p, a, c) in sorted(customers)
-        ]
+    keys = [
+        {"k_day": d, "k_platform": p, "k_account": a, "k_customer": c} | _bounds(d)
+        for d, (p, a, c) in sorted(customers)
+    ]
+    if keys:
         await conn.execute(_DELETE_BOT_DAY, keys)
         await conn.execute(_recompute_bot_days(dialect), keys)
 
@@ -374,22 +369,43 @@ class StatsStore:
     def _day(self, column: Any) -> Any:
         return day_of(column, self._dialect)
 
-    async def catch_up(self, batch: int = _CATCH_UP_BATCH) -> int:
-        """Fold every queued record change into the rollup, `batch` per transaction; returns how
-        many. Each transaction takes its changes off the queue and recomputes what they affect,
-        so a crash in between leaves them queued; on PostgreSQL an advisory lock makes the
-        processes sharing the database take turns."""
-        oldest = select(sp.c.seq).order_by(sp.c.seq).limit(batch).scalar_subquery()
-        take = delete(sp).where(sp.c.seq.in_(oldest)).returning(*_PENDING_COLUMNS)
+    async def catch_up(self, batch: int = _CATCH_UP_BATCH, keys_per_tx: int = _KEYS_PER_TX) -> int:
+        """Fold the queued record changes into the rollup; returns how many were folded in.
+
+        Up to `batch` changes are read at once and every rollup row they can affect is
+        recomputed once, however many of the changes touch it (a busy customer's conversation
+        gathers hundreds between two catch-ups), `keys_per_tx` rows per transaction so that the
+        webhook path's writes are never held up for long; then the changes are taken off the
+        queue. A crash in between leaves them queued (recomputing is idempotent); a change
+        queued meanwhile, even to a row just recomputed, stays queued for the next catch-up.
+        Processes sharing PostgreSQL may fold in the same changes at once (work done twice, the
+        same result): an advisory lock makes their recomputing transactions take turns, so the
+        later one sees what the earlier wrote."""
         total = 0
         while True:
-            async with transaction(self._engine, "stats catch-up") as conn:
-                if self._dialect == "postgresql":
-                    await conn.execute(_LOCK, {"k": _ROLLUP_LOCK})
-                changes = [Change.of(row) for row in await conn.execute(take)]
-                await refresh_rollup(conn, changes)
-            total += len(changes)
-            if len(changes) < batch:
+            async with transaction(self._engine, "stats catch-up", write=False) as conn:
+                rows = (await conn.execute(_OLDEST.limit(batch))).all()
+            if not rows:
+                return total
+            affected = _Affected.of(Change.of(row) for row in rows)
+            async with transaction(self._engine, "stats catch-up", write=False) as conn:
+                # conversations of earlier days a reply may answer (or no longer answer)
+                threads = sorted(affected.threads | await _answered_by(conn, affected.replies))
+            customers = sorted(affected.customers)
+            for at in range(0, max(len(threads), len(customers)), keys_per_tx):
+                async with transaction(self._engine, "stats catch-up") as conn:
+                    if self._dialect == "postgresql":
+                        await conn.execute(_LOCK, {"k": _ROLLUP_LOCK})
+                    await _recompute(
+                        conn, threads[at : at + keys_per_tx], customers[at : at + keys_per_tx]
+                    )
+            seqs = [row.seq for row in rows]
+            for at in range(0, len(seqs), _DELETE_CHUNK):
+                async with transaction(self._engine, "stats catch-up") as conn:
+                    chunk = seqs[at : at + _DELETE_CHUNK]
+                    await conn.execute(delete(sp).where(sp.c.seq.in_(chunk)))
+            total += len(rows)
+            if len(rows) < batch:
                 return total
 
     async def advisor_days(
