@@ -60,7 +60,7 @@ class OutboundSender:
         closers: tuple[Callable[[], Awaitable[object]], ...] = (),
     ) -> None:
         self.processor = processor
-        self.store = store  #: also for the inbound pipeline's `record_customer_action`
+        self.store = store  #: also for the inbound pipeline's `customer_action` (reply windows)
         self._channel = channel
         self._queue_name = queue
         self._prefetch = prefetch

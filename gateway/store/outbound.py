@@ -4,7 +4,8 @@ Every limit is enforced by conditional statements whose row count says whether t
 (``UPDATE ... SET n = n + 1 WHERE ... AND n < limit``, ``INSERT ... ON CONFLICT``), so sender
 processes sharing the database cannot overspend; no lock in process memory. Times: epoch seconds.
 
-Reply windows (`record_customer_action`, `take_reply`): a customer-initiated action at ``at``
+Reply windows (`record_customer_action`, or `customer_action` to write it in another transaction —
+the inbound path's dedup claim —, and `take_reply`): a customer-initiated action at ``at``
 opens the customer's window until ``at + window``; a later action renews it. The reply count
 restarts when a *new* window starts — an action after the previous window expired — or, with
 ``reset_count_on_action`` (WeChat: "a new user message resets the count"), with every newer action.
