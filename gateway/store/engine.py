@@ -1,15 +1,13 @@
 """Engine creation and migrations at start-up.
 
 SQLite runs in WAL mode with `synchronous=FULL` (every commit is fsynced: the outbox and dedup
-rows must survive a power cut); the write transactions of one process take turns on an asyncio
-lock (`gateway.store.tx.WRITE_LOCK`), and a busy timeout covers other processes (the CLI)
-writing to the same file. PostgreSQL serializes concurrent migrations of several gateway
-processes with an advisory lock.
+rows must survive a power cut) and a busy timeout, so several connections of one process (and
+the CLI) cooperate; PostgreSQL serializes concurrent migrations of several gateway processes with
+an advisory lock.
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.errors import StoreError
-from gateway.store.tx import WRITE_LOCK
 
 __all__ = ["create_engine", "migrate", "ping"]
 
@@ -38,7 +35,6 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(
             url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8, pool_use_lifo=True
         )
-        engine.sync_engine.update_execution_options(**{WRITE_LOCK: asyncio.Lock()})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
