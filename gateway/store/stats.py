@@ -375,14 +375,17 @@ class StatsStore:
     def _day(self, column: Any) -> Any:
         return day_of(column, self._dialect)
 
-    async def catch_up(self, batch: int = _CATCH_UP_BATCH, keys_per_tx: int = _KEYS_PER_TX) -> int:
+    async def catch_up(
+        self, batch: int = _CATCH_UP_BATCH, keys_per_tx: int = _KEYS_PER_TX, pause: float = _PAUSE
+    ) -> int:
         """Fold the queued record changes into the rollup; returns how many were folded in.
 
         Up to `batch` changes are read at once and every rollup row they can affect is
         recomputed once, however many of the changes touch it (a busy customer's conversation
-        gathers hundreds between two catch-ups), `keys_per_tx` rows per transaction so that the
-        webhook path's writes are never held up for long; then the changes are taken off the
-        queue. A crash in between leaves them queued (recomputing is idempotent); a change
+        gathers hundreds between two catch-ups), `keys_per_tx` rows per transaction and `pause`
+        seconds after each so that the webhook path's writes are never held up for long (a
+        statistics query, which waits for it, passes no pause); then the changes are taken off
+        the queue. A crash in between leaves them queued (recomputing is idempotent); a change
         queued meanwhile, even to a row just recomputed, stays queued for the next catch-up.
         Processes sharing PostgreSQL may fold in the same changes at once (work done twice, the
         same result): an advisory lock makes their recomputing transactions take turns, so the
@@ -405,7 +408,8 @@ class StatsStore:
                     await _recompute(
                         conn, threads[at : at + keys_per_tx], customers[at : at + keys_per_tx]
                     )
-                await asyncio.sleep(_PAUSE)
+                if pause:
+                    await asyncio.sleep(pause)
             seqs = [row.seq for row in rows]
             for at in range(0, len(seqs), _DELETE_CHUNK):
                 async with transaction(self._engine, "stats catch-up") as conn:
@@ -430,7 +434,7 @@ class StatsStore:
         if days is None:
             rows = await self._advisor_days_from_records(since, until, within, advisor_id)
         else:
-            await self.catch_up()
+            await self.catch_up(pause=0.0)
             rows = await self._advisor_days_from_rollup(*days, within, advisor_id)
         return [_report(advisor, number, row) for (advisor, number), row in sorted(rows.items())]
 
@@ -543,7 +547,7 @@ class StatsStore:
         if days is None:
             query = self._intervention_from_records(since, until)
         else:
-            await self.catch_up()
+            await self.catch_up(pause=0.0)
             moved = case((bd.c.last_advisor > bd.c.first_bot, 1), else_=0)
             query = (
                 select(bd.c.day, func.count(), func.sum(moved))
