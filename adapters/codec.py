@@ -52,9 +52,7 @@ def loads_xml(body: bytes, max_depth: int = 32) -> dict[str, Any]:
         element = parser.close()
     except _EXPAT_ERRORS as exc:
         raise PayloadError("malformed XML") from exc
-    if b"xmlns" in body:
-        return _namespaced(body, max_depth)
-    root = _value(element, 1, max_depth)
+    root = _namespaced(body, max_depth) if b"xmlns" in body else _value(element, 1, max_depth)
     if root is None:
         return {}
     if not isinstance(root, dict):
@@ -90,13 +88,9 @@ def _value(element: Element, depth: int, max_depth: int) -> dict[str, Any] | str
     return value
 
 
-def _namespaced(body: bytes, max_depth: int) -> dict[str, Any]:
-    doc = xmltodict.parse(body, disable_entities=True)
-    root = next(iter(doc.values()))
-    if root is None:
-        return {}
-    if not isinstance(root, dict):
-        raise PayloadError("XML root element must contain elements")
+def _namespaced(body: bytes, max_depth: int) -> Any:
+    """xmltodict's value of the root element (names keep their namespace prefixes)."""
+    root = next(iter(xmltodict.parse(body, disable_entities=True).values()))
     check_depth(root, max_depth)
     return root
 
