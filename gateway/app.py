@@ -152,7 +152,7 @@ def create_app(
                 yield
         finally:
             if DEDUP in app:
-                await app[DEDUP].flush()  # done marks still queued (a failure is logged)
+                await app[DEDUP].close()  # done marks still queued (a failure is logged)
             await engine.dispose()
 
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from gateway.broker.publisher import CONNECTION_ERRORS
 from gateway.broker.topology import INBOUND, OUTBOUND, OUTBOUND_KEY, RECEIPTS
@@ -100,8 +100,8 @@ class InboundRecords:
         if isinstance(row, dict):
             self._dedup.ride(self._write_in, row)
 
-    async def _write_in(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        await self._store.write_in(conn, rows)
+    def _write_in(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        self._store.write_in(conn, rows)
 
 
 class Recorder:

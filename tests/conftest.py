@@ -86,15 +86,16 @@ def _purge_default_queues() -> Iterator[None]:
         except (ConnectionError, OSError):  # the broker is not there: nothing to purge
             return
         async with connection:
-            channel = await connection.channel()
             for name in (
                 *(binding.queue for binding in QUEUES),
                 DEAD,
                 RECORDS_QUEUE,
                 MassConfig().receipts_queue,
             ):
-                with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
-                    await (await channel.get_queue(name, ensure=False)).purge()
+                # A queue no test declared closes the channel (404): one channel per queue.
+                async with await connection.channel() as channel:
+                    with contextlib.suppress(aio_pika.exceptions.ChannelClosed):
+                        await (await channel.get_queue(name, ensure=False)).purge()
 
     asyncio.run(purge())
 

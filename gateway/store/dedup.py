@@ -26,6 +26,8 @@ own — a claim can carry one (`claim(..., rider=...)`: the customer's reply win
 the claim, before the publish), and `ride` posts one (the inbound record, after the publish). One
 transaction per flush keeps SQLite's single writer from being contended by three group commits
 (a writer that finds the database locked sleeps in SQLite's busy handler: 1, 2, 5, 10 … ms).
+A flush is one synchronous function run by `gateway.store.writer` (on SQLite: one trip to a
+writer thread per flush instead of several per statement), so riders are synchronous too.
 """
 
 from __future__ import annotations
@@ -35,19 +37,21 @@ import contextlib
 import enum
 import functools
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from gateway.errors import StoreError
 from gateway.store.schema import callback_dedup as t
 from gateway.store.tx import transaction
+from gateway.store.writer import writer_for
 
 __all__ = ["Claim", "DedupStore", "Rider"]
 
@@ -59,8 +63,9 @@ _RETRY_AFTER = 0.5  # seconds before done marks whose flush failed are written a
 
 
 # A write that rides in a dedup flush: called inside its transaction with the items gathered
-# since the previous flush.
-Rider = Callable[[AsyncConnection, list[Any]], Awaitable[None]]
+# since the previous flush. Synchronous: the whole flush runs as one function, on SQLite in the
+# database's writer thread (`gateway.store.writer`), so a rider must not touch the event loop.
+Rider = Callable[[Connection, list[Any]], None]
 
 
 class Claim(enum.Enum):
@@ -94,6 +99,7 @@ class DedupStore:
         self._clock = clock
         insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._claim_stmt = insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
+        self._writer = writer_for(engine)
         self._claims: dict[str, asyncio.Future[Claim]] = {}  # waiting for the next flush
         # published, to mark done: with a waiter (`done`) or without (`mark`)
         self._marks: dict[str, asyncio.Future[None] | None] = {}
@@ -144,7 +150,7 @@ class DedupStore:
         self._wake()
 
     async def release(self, message_id: str) -> None:
-        await self._write(delete(t).where(and_(t.c.id == message_id, t.c.state == PENDING)))
+        await self._update(delete(t).where(and_(t.c.id == message_id, t.c.state == PENDING)))
 
     async def flush(self) -> None:
         """Wait until what is queued now is written, or its flush failed (shutdown)."""
@@ -155,6 +161,11 @@ class DedupStore:
                 await self._flusher
             finally:
                 self._flushing_out = False
+
+    async def close(self) -> None:
+        """Write what is queued (as `flush`), then stop the writer (its thread, on SQLite)."""
+        await self.flush()
+        await self._writer.close()
 
     def _wake(self) -> None:
         if self._flusher is None or self._flusher.done():
@@ -217,32 +228,40 @@ class DedupStore:
     async def _flush(
         self, claims: list[str], marks: list[str], riders: dict[Rider, list[Any]]
     ) -> dict[str, Claim]:
-        now = self._clock()
+        write = functools.partial(self._write, claims, marks, riders, self._clock())
+        return await self._writer.run("dedup flush", write)
+
+    def _write(
+        self,
+        claims: list[str],
+        marks: list[str],
+        riders: dict[Rider, list[Any]],
+        now: float,
+        conn: Connection,
+    ) -> dict[str, Claim]:
+        """The flush's transaction: marks, claims, then the riders."""
         outcomes: dict[str, Claim] = {}
-        async with transaction(self._engine, "dedup flush") as conn:
-            if marks:
-                await conn.execute(update(t).where(t.c.id.in_(marks)).values(state=DONE))
-            for start in range(0, len(claims), _BATCH):
-                chunk = claims[start : start + _BATCH]
-                rows = [
-                    {"id": m, "state": PENDING, "claimed_at": now, "expires_at": now + self._ttl}
-                    for m in chunk
-                ]
-                inserted = set((await conn.execute(self._claim_stmt, rows)).scalars())
-                outcomes.update(dict.fromkeys(inserted, Claim.OWNED))
-                taken = [m for m in chunk if m not in inserted]
-                if taken:
-                    outcomes.update(await self._arbitrate(conn, taken, now))
-            for write, items in riders.items():
-                await write(conn, items)
+        if marks:
+            conn.execute(update(t).where(t.c.id.in_(marks)).values(state=DONE))
+        for start in range(0, len(claims), _BATCH):
+            chunk = claims[start : start + _BATCH]
+            rows = [
+                {"id": m, "state": PENDING, "claimed_at": now, "expires_at": now + self._ttl}
+                for m in chunk
+            ]
+            inserted = set(conn.execute(self._claim_stmt, rows).scalars())
+            outcomes.update(dict.fromkeys(inserted, Claim.OWNED))
+            taken = [m for m in chunk if m not in inserted]
+            if taken:
+                outcomes.update(self._arbitrate(conn, taken, now))
+        for write, items in riders.items():
+            write(conn, items)
         return outcomes
 
-    async def _arbitrate(
-        self, conn: AsyncConnection, message_ids: list[str], now: float
-    ) -> dict[str, Claim]:
+    def _arbitrate(self, conn: Connection, message_ids: list[str], now: float) -> dict[str, Claim]:
         """Ids whose row exists: duplicate, busy, or a stale claim to take over."""
         query = select(t.c.id, t.c.state, t.c.claimed_at).where(t.c.id.in_(message_ids))
-        found = {row.id: row for row in await conn.execute(query)}
+        found = {row.id: row for row in conn.execute(query)}
         outcomes: dict[str, Claim] = {}
         for message_id in message_ids:
             row = found.get(message_id)
@@ -253,7 +272,7 @@ class DedupStore:
             elif row.state == PENDING and row.claimed_at > now - self._stale_after:
                 outcomes[message_id] = Claim.BUSY
             else:
-                taken = await conn.execute(
+                taken = conn.execute(
                     update(t)
                     .where(and_(t.c.id == message_id, t.c.claimed_at == row.claimed_at))
                     .values(state=PENDING, claimed_at=now, expires_at=now + self._ttl)
@@ -268,6 +287,6 @@ class DedupStore:
         async with transaction(self._engine, "dedup purge") as conn:
             return (await conn.execute(delete(t).where(t.c.id.in_(ids)))).rowcount
 
-    async def _write(self, stmt: Executable) -> None:
+    async def _update(self, stmt: Executable) -> None:
         async with transaction(self._engine, "dedup update") as conn:
             await conn.execute(stmt)

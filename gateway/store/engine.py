@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.errors import StoreError
 
-__all__ = ["create_engine", "migrate", "ping"]
+__all__ = ["SQLITE_LOCK_TIMEOUT", "create_engine", "migrate", "ping", "sqlite_pragmas"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x6B656675  # "kefu"
+SQLITE_LOCK_TIMEOUT = 30.0  # seconds a SQLite connection waits for the write lock
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -33,14 +34,18 @@ def create_engine(url: str) -> AsyncEngine:
         # checkout cost more than the statements), and the most recently used is taken first:
         # its page cache is warm, and idle ones do not each warm a cache of their own.
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8, pool_use_lifo=True
+            url,
+            connect_args={"timeout": SQLITE_LOCK_TIMEOUT},
+            pool_size=8,
+            max_overflow=8,
+            pool_use_lifo=True,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # the outbox promises durability: fsync commits

@@ -34,7 +34,8 @@ from typing import Literal, Protocol
 from sqlalchemy import ColumnElement, Table, and_, case, delete, not_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from gateway.store.dedup import Rider
@@ -217,10 +218,11 @@ class OutboundStore:
 
     async def _write_actions(self, actions: Sequence[_Action]) -> None:
         async with transaction(self._engine, "outbound customer action") as conn:
-            await self.write_actions_in(conn, actions)
+            await conn.run_sync(self.write_actions_in, actions)
 
-    async def write_actions_in(self, conn: AsyncConnection, actions: Sequence[_Action]) -> None:
-        """Customer actions, in the caller's transaction: one upsert per policy rule."""
+    def write_actions_in(self, conn: Connection, actions: Sequence[_Action]) -> None:
+        """Customer actions, in the caller's transaction: one upsert per policy rule
+        (synchronous: it rides in the dedup flush, `gateway.store.writer`)."""
         by_rule: dict[tuple[bool, float], list[dict[str, object]]] = defaultdict(list)
         for platform, account, customer, ts in actions:
             rule = self._rules(platform, account)
@@ -229,7 +231,7 @@ class OutboundStore:
                  "last_action_at": ts, "count_since": ts, "replies": 0}
             )  # fmt: skip
         for (reset, window), rows in by_rule.items():
-            await conn.execute(self._action_statement(reset, window), rows)
+            conn.execute(self._action_statement(reset, window), rows)
 
     def _action_statement(self, reset_count_on_action: bool, window_seconds: float) -> Executable:
         key = (reset_count_on_action, window_seconds)

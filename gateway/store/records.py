@@ -1,5 +1,6 @@
 """Conversation records: every inbound message and outbound request (masked), for the retention
-period. Written in batches by `gateway.recorder`, never on the webhook hot path.
+period. Written in batches: inbound rows ride in the webhook path's dedup flush
+(`gateway.recorder.InboundRecords`), outbound requests and receipts by `gateway.recorder`.
 
 Every write, receipt and purge also queues what it changed for the statistics rollup
 (`gateway.store.stats`), in the same transaction."""
@@ -14,7 +15,8 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store.schema import records as r
 from gateway.store.stats import CHANGE_COLUMNS, Change, queue_changes
@@ -60,20 +62,21 @@ class RecordsStore:
         receipt created first) and apply outcomes, in one transaction that also queues the
         changes for the stats rollup."""
         async with transaction(self._engine, "records write") as conn:
-            await self.write_in(conn, rows, updates)
+            await conn.run_sync(self.write_in, rows, updates)
 
-    async def write_in(
+    def write_in(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         rows: Sequence[dict[str, Any]],
         updates: Sequence[StatusUpdate] = (),
     ) -> None:
         """`write` in the caller's transaction (the webhook path's inbound records ride in the
-        dedup flush: `gateway.recorder.InboundRecords`)."""
+        dedup flush: `gateway.recorder.InboundRecords`); synchronous, so it also runs whole in the
+        store's writer (`gateway.store.writer`)."""
         changes: list[Change] = []
         inbound = [row for row in rows if row["direction"] != "out"]
         if inbound:  # one prebuilt statement, many parameter sets
-            await conn.execute(self._insert_inbound, inbound)
+            conn.execute(self._insert_inbound, inbound)
             changes.extend(Change.of(row) for row in inbound)
         for row in rows:
             if row["direction"] != "out":
@@ -83,10 +86,10 @@ class RecordsStore:
                 index_elements=_IDENTITY,
                 set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
             ).returning(*CHANGE_COLUMNS)
-            changes.extend(Change.of(done) for done in await conn.execute(upsert))
+            changes.extend(Change.of(done) for done in conn.execute(upsert))
         for up in updates:
             updated = (
-                await conn.execute(
+                conn.execute(
                     update(r)
                     .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
                     .values(status=up.status, reason=up.reason)
@@ -95,7 +98,7 @@ class RecordsStore:
             ).all()
             changes.extend(Change.of(done) for done in updated)
             if not updated:  # the receipt came first: keep the outcome for the request
-                await conn.execute(
+                conn.execute(
                     self._insert(r)
                     .values(
                         direction="out",
@@ -110,7 +113,7 @@ class RecordsStore:
                     )
                     .on_conflict_do_nothing(index_elements=_IDENTITY)
                 )
-        await queue_changes(conn, changes)
+        queue_changes(conn, changes)
 
     async def list(self, query: RecordQuery) -> list[dict[str, Any]]:
         """Records newest first; `after_seq` continues a previous page."""
@@ -147,5 +150,5 @@ class RecordsStore:
                     .returning(*CHANGE_COLUMNS)
                 )
             ).all()
-            await queue_changes(conn, [Change.of(row) for row in deleted])
+            await conn.run_sync(queue_changes, [Change.of(row) for row in deleted])
         return len(deleted)

@@ -50,6 +50,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.schema import bindings as b
@@ -138,10 +139,11 @@ _PAUSE = 0.02  # seconds between catch-up transactions
 _DELETE_CHUNK = 500  # queued changes deleted per statement
 
 
-async def queue_changes(conn: AsyncConnection, changes: Sequence[Change]) -> None:
-    """Queue `changes` for the rollup, in the caller's transaction (see `StatsStore.catch_up`)."""
+def queue_changes(conn: Connection, changes: Sequence[Change]) -> None:
+    """Queue `changes` for the rollup, in the caller's transaction (see `StatsStore.catch_up`);
+    synchronous, for writes that run whole (`gateway.store.writer`, `AsyncConnection.run_sync`)."""
     if changes:
-        await conn.execute(_QUEUE, [_as_row(c) for c in changes])
+        conn.execute(_QUEUE, [_as_row(c) for c in changes])
 
 
 def _as_row(c: Change) -> dict[str, Any]:

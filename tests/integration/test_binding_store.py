@@ -4,7 +4,6 @@ capacity and uniqueness under concurrency."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,17 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.errors import Conflict, NotFound
 from gateway.store.advisors import AdvisorStore
 from gateway.store.bindings import BindingStore, CustomerRef, Outcome
-from gateway.store.engine import create_engine, migrate
+from gateway.store.engine import create_engine
 
 pytestmark = [pytest.mark.postgres]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

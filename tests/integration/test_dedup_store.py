@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import StoreError
 from gateway.store.dedup import Claim, DedupStore
@@ -152,14 +153,14 @@ async def test_riders_share_the_flush_transaction(engine: AsyncEngine, clock: Cl
     store = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
     seen: list[list[str]] = []
 
-    async def write(conn: AsyncConnection, items: list[str]) -> None:
+    def write(conn: Connection, items: list[str]) -> None:
         seen.append(list(items))
         for item in items:
-            await conn.execute(text("UPDATE callback_dedup SET expires_at = 1 WHERE id = :i"),
-                               {"i": item})  # fmt: skip
+            conn.execute(text("UPDATE callback_dedup SET expires_at = 1 WHERE id = :i"),
+                         {"i": item})  # fmt: skip
 
-    async def broken(conn: AsyncConnection, items: list[str]) -> None:
-        await conn.execute(text("DELETE FROM callback_dedup"))
+    def broken(conn: Connection, items: list[str]) -> None:
+        conn.execute(text("DELETE FROM callback_dedup"))
         raise ValueError("a bug in a rider")
 
     first, second = await asyncio.gather(

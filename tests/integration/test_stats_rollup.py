@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +15,7 @@ from alembic import command
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.store.engine import alembic_config, create_engine, migrate
+from gateway.store.engine import alembic_config, migrate
 from gateway.store.records import RecordsStore, StatusUpdate
 from gateway.store.schema import records as records_table
 from gateway.store.schema import stats_bot_days, stats_pending, stats_threads
@@ -72,14 +71,6 @@ def reply(
 
 def sent(n: int, when: float = 0.0) -> StatusUpdate:
     return StatusUpdate(f"out{n}", "sent", None, when or time.time())
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 def span(days: int = 2, first: int = 0) -> tuple[float, float]:

@@ -1,0 +1,94 @@
+"""The store writer: a whole transaction as one synchronous function (gateway.store.writer)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from gateway.errors import StoreError
+from gateway.store.dedup import Claim, DedupStore
+from gateway.store.writer import LoopWriter, SqliteWriter, writer_for
+
+pytestmark = [pytest.mark.postgres]
+
+
+def _count(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM callback_dedup")).scalar_one())
+
+
+_INSERT = text(
+    "INSERT INTO callback_dedup (id, state, claimed_at, expires_at) VALUES (:i, 0, 1, 2)"
+)
+
+
+def _insert(message_id: str) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
+        conn.execute(_INSERT, {"i": message_id})
+
+    return write
+
+
+async def test_writer_kind_follows_the_database(engine: AsyncEngine) -> None:
+    writer = writer_for(engine)
+    try:
+        expected = SqliteWriter if engine.dialect.name == "sqlite" else LoopWriter
+        assert type(writer) is expected
+    finally:
+        await writer.close()
+    # An in-memory SQLite database cannot be opened a second time: it stays on the loop.
+    memory = create_async_engine("sqlite+aiosqlite://")
+    try:
+        assert type(writer_for(memory)) is LoopWriter
+    finally:
+        await memory.dispose()
+
+
+async def test_commits_on_return_rolls_back_on_error(engine: AsyncEngine) -> None:
+    writer = writer_for(engine)
+    try:
+        await writer.run("test write", _insert("w1"))
+
+        def then_fail(conn: Connection) -> None:
+            _insert("w2")(conn)
+            raise ValueError("a bug in the write")
+
+        with pytest.raises(ValueError, match="a bug"):
+            await writer.run("test write", then_fail)
+        with pytest.raises(IntegrityError):  # constraint errors pass through for the caller
+            await writer.run("test write", _insert("w1"))
+
+        def broken_sql(conn: Connection) -> None:
+            conn.execute(text("SELECT * FROM no_such_table"))
+
+        with pytest.raises(StoreError, match="test read failed"):
+            await writer.run("test read", broken_sql)
+        assert await writer.run("count", _count) == 1  # w1 only: w2 was rolled back
+    finally:
+        await writer.close()
+    await writer.close()  # closing twice is harmless
+
+
+async def test_dedup_flush_runs_whole_in_the_writer(engine: AsyncEngine) -> None:
+    """On a SQLite file the flush (claims and riders) runs in the writer thread, one trip per
+    flush; on PostgreSQL on the event loop's thread. Many claims at once share one flush."""
+    store = DedupStore(engine, ttl=3600, stale_after=10)
+    threads: list[str] = []
+
+    def rider(conn: Connection, items: list[str]) -> None:
+        threads.append(threading.current_thread().name)
+
+    outcomes = await asyncio.gather(*(store.claim(f"m{i}", rider=(rider, i)) for i in range(50)))
+    assert set(outcomes) == {Claim.OWNED}
+    await store.close()
+    if engine.dialect.name == "sqlite":
+        assert threads and all(name.startswith("sqlite-writer") for name in threads)
+    else:
+        assert threads and set(threads) == {threading.main_thread().name}
+    assert len(threads) <= 2  # the first claim's flush, then everything that queued behind it
