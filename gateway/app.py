@@ -30,7 +30,7 @@ from gateway.admin.stats_api import add_stats_routes
 from gateway.assignment import CONTROL_TOPIC as ADVISORS_TOPIC
 from gateway.assignment import AdvisorRouter, Effects
 from gateway.broker.control import ControlBus, ControlHandler
-from gateway.broker.publisher import AmqpPublisher, connect
+from gateway.broker.publisher import AmqpPublisher, LinkPublisher, Publisher, connect
 from gateway.broker.topology import OUTBOUND, OUTBOUND_KEY
 from gateway.errors import PublishError, StoreError
 from gateway.health import healthz, metrics, readyz
@@ -49,6 +49,7 @@ from gateway.keys import (
     NOTIFY,
     OUTBOUND_SENDER,
     OUTBOX,
+    PUBLISHER,
     RECORDS,
     RULES,
     RULES_STORE,
@@ -161,8 +162,12 @@ def create_app(
         inbound_records = InboundRecords(app[RECORDS], app[DEDUP])
         try:
             timeout = settings.publish_timeout
-            publisher = await AmqpPublisher.open(connection, timeout=timeout)
+            # The topology is declared on this aio-pika connection first; the webhook path then
+            # publishes on its own lean link (gateway.broker.link).
             replies = await AmqpPublisher.open(connection, timeout=timeout, exchange=OUTBOUND)
+            app[PUBLISHER] = publisher = await LinkPublisher.open(
+                settings.amqp_url.get_secret_value(), timeout=timeout
+            )
             app[CONTROL] = control = await ControlBus.open(await connection.channel())
             control.subscribe(CONTROL_TOPIC, _reload_rules(app[RULES]))
             app[NOTIFY] = notify = _notifier(publisher)
@@ -222,6 +227,8 @@ def create_app(
                 await recorder.close()
             if OUTBOUND_SENDER in app:
                 await app[OUTBOUND_SENDER].close(timeout=settings.shutdown_timeout)
+            if PUBLISHER in app:
+                await app[PUBLISHER].close()
             await connection.close()
 
     async def tmc_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -275,7 +282,7 @@ def _reload_rules(state: RulesState) -> ControlHandler:
     return handler
 
 
-def _notifier(publisher: AmqpPublisher) -> Notify:
+def _notifier(publisher: Publisher) -> Notify:
     """Advisor-app notifications: `gateway.notification/1` on ``event.gateway.<type>``."""
 
     async def notify(kind: str, data: dict[str, Any]) -> None:
@@ -348,7 +355,7 @@ def _purge_records(store: RecordsStore, settings: Settings) -> Callable[[], Awai
     return purge
 
 
-def _drain(ingest: Ingest, publisher: AmqpPublisher) -> Callable[[], Awaitable[None]]:
+def _drain(ingest: Ingest, publisher: LinkPublisher) -> Callable[[], Awaitable[None]]:
     async def drain() -> None:
         if publisher.ready:
             drained = await ingest.drain_outbox()

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.broker.publisher import broker_up
 from gateway.errors import StoreError
-from gateway.keys import CONNECTION, ENGINE, METRICS, OUTBOX, TMC_CLIENTS
+from gateway.keys import CONNECTION, ENGINE, METRICS, OUTBOX, PUBLISHER, TMC_CLIENTS
 from gateway.store.engine import ping
 
 __all__ = ["healthz", "metrics", "readyz"]
@@ -21,7 +21,9 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     connection = request.app[CONNECTION]
-    checks["broker"] = "ok" if broker_up(connection) else "disconnected"
+    publisher = request.app.get(PUBLISHER)
+    linked = publisher is None or publisher.ready  # the webhook path's own connection
+    checks["broker"] = "ok" if broker_up(connection) and linked else "disconnected"
     for client in request.app.get(TMC_CLIENTS, []):
         checks[f"tmc:{client.account}"] = "ok" if client.connected else "disconnected"
     try:

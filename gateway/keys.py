@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.base import Adapter
 from gateway.accounts import Accounts
 from gateway.broker.control import ControlBus
+from gateway.broker.publisher import LinkPublisher
 from gateway.ingest import Ingest
 from gateway.mass.dead_letters import DeadLetters
 from gateway.mass.model import MassConfig
@@ -49,6 +50,7 @@ __all__ = [
     "OUTBOUND_SENDER",
     "OUTBOUND_STORE",
     "OUTBOX",
+    "PUBLISHER",
     "RECORDS",
     "RULES",
     "RULES_STORE",
@@ -73,6 +75,8 @@ RULES = web.AppKey("rules", RulesState)
 ADVISOR_STORE = web.AppKey("advisor_store", AdvisorStore)
 BINDING_STORE = web.AppKey("binding_store", BindingStore)
 CONNECTION = web.AppKey("connection", AbstractRobustConnection)
+# the webhook path's publishing link (its own AMQP connection: gateway.broker.link)
+PUBLISHER = web.AppKey("publisher", LinkPublisher)
 CONTROL = web.AppKey("control", ControlBus)
 INGEST = web.AppKey("ingest", Ingest)
 METRICS = web.AppKey("metrics", Metrics)

@@ -22,7 +22,9 @@ import aio_pika
 import aiormq
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection, DeliveryMode
+from pamqp.commands import Basic
 
+from gateway.broker.link import PublishLink
 from gateway.broker.topology import INBOUND, declare_topology
 from gateway.errors import BrokerUnavailable, Unroutable
 from gateway.models import Envelope
@@ -30,6 +32,7 @@ from gateway.models import Envelope
 __all__ = [
     "AmqpPublisher",
     "ConfirmPending",
+    "LinkPublisher",
     "Publisher",
     "Settled",
     "Unsettled",
@@ -175,6 +178,50 @@ class AmqpPublisher:
         except TimeoutError:
             confirm.add_done_callback(_retrieve)
             raise ConfirmPending(confirm) from None
+
+
+class LinkPublisher:
+    """Publishes envelopes to one exchange on a `PublishLink` (the webhook path's publisher: no
+    per-message task switches, one socket write per loop iteration); the same outcomes as
+    `AmqpPublisher`. The exchange must exist (`declare_topology` on an aio-pika channel)."""
+
+    def __init__(self, link: PublishLink, exchange: str, *, timeout: float) -> None:
+        self._link = link
+        self._exchange = exchange
+        self._timeout = timeout
+
+    @classmethod
+    async def open(cls, url: str, *, timeout: float, exchange: str = INBOUND) -> LinkPublisher:
+        """Connect (fails fast with BrokerUnavailable); reconnects by itself afterwards."""
+        return cls(await PublishLink.open(url), exchange, timeout=timeout)
+
+    @property
+    def ready(self) -> bool:
+        """False while the link is down or blocked by the broker (publishing would time out)."""
+        return self._link.ready
+
+    async def publish(self, envelope: Envelope) -> None:
+        if not self._link.ready:  # down, or blocked by a broker alarm: the outbox takes it now
+            raise BrokerUnavailable("RabbitMQ connection is down or blocked")
+        properties = Basic.Properties(
+            content_type="application/json",
+            delivery_mode=2,
+            message_id=envelope.message_id,
+            timestamp=envelope.timestamp,
+            headers=dict(envelope.headers) if envelope.headers else None,
+        )
+        confirm = self._link.publish(
+            self._exchange, envelope.routing_key, envelope.body, properties
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(confirm)
+        except TimeoutError:
+            confirm.add_done_callback(_retrieve)
+            raise ConfirmPending(confirm) from None
+
+    async def close(self) -> None:
+        await self._link.close()
 
 
 def _retrieve(confirm: asyncio.Future[None]) -> None:
