@@ -172,12 +172,7 @@ class AmqpPublisher:
             headers=dict(envelope.headers),
         )
         confirm = asyncio.ensure_future(_confirmed(self._exchange, message, envelope.routing_key))
-        try:
-            async with asyncio.timeout(self._timeout):
-                await asyncio.shield(confirm)
-        except TimeoutError:
-            confirm.add_done_callback(_retrieve)
-            raise ConfirmPending(confirm) from None
+        await _wait_for_confirm(confirm, self._timeout)
 
 
 class LinkPublisher:
@@ -213,15 +208,20 @@ class LinkPublisher:
         confirm = self._link.publish(
             self._exchange, envelope.routing_key, envelope.body, properties
         )
-        try:
-            async with asyncio.timeout(self._timeout):
-                await asyncio.shield(confirm)
-        except TimeoutError:
-            confirm.add_done_callback(_retrieve)
-            raise ConfirmPending(confirm) from None
+        await _wait_for_confirm(confirm, self._timeout)
 
     async def close(self) -> None:
         await self._link.close()
+
+
+async def _wait_for_confirm(confirm: asyncio.Future[None], timeout: float) -> None:
+    """The confirm's outcome, or `ConfirmPending` after `timeout` (the publish keeps running)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(confirm)
+    except TimeoutError:
+        confirm.add_done_callback(_retrieve)
+        raise ConfirmPending(confirm) from None
 
 
 def _retrieve(confirm: asyncio.Future[None]) -> None:
