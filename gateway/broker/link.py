@@ -32,7 +32,7 @@ from yarl import URL
 
 from gateway.errors import BrokerUnavailable, Unroutable
 
-__all__ = ["LinkConfig", "PublishLink"]
+__all__ = ["LinkConfig", "LinkWire", "PublishLink"]
 
 log = structlog.get_logger("gateway.broker.link")
 
@@ -74,7 +74,7 @@ class LinkConfig:
         )
 
 
-class _Wire(asyncio.Protocol):
+class LinkWire(asyncio.Protocol):
     """One connection's state: handshake, channel 1 in confirm mode, pending confirms."""
 
     def __init__(self, config: LinkConfig, name: str) -> None:
@@ -335,6 +335,10 @@ class _Wire(asyncio.Protocol):
                 confirm.set_result(None)
 
     def _settle_all(self, error: BrokerUnavailable) -> None:
+        # Frames not yet written belong to publishes failed here: they must not go out later
+        # (on a reopened channel they would be routed unconfirmed, after their caller was told
+        # they failed).
+        self._out = []
         pending, self._pending = self._pending, {}
         self._tags.clear()
         self._returned.clear()
@@ -374,13 +378,13 @@ class _Wire(asyncio.Protocol):
 
 
 class PublishLink:
-    """A `_Wire` kept connected: the first connect fails fast; later losses are retried with a
+    """A `LinkWire` kept connected: the first connect fails fast; later losses are retried with a
     backoff (0.5 s doubling to 10 s) until `close`."""
 
     def __init__(self, config: LinkConfig, *, name: str = "kefu-gateway publisher") -> None:
         self._config = config
         self._name = name
-        self._wire: _Wire | None = None
+        self._wire: LinkWire | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -425,10 +429,10 @@ class PublishLink:
                 async with asyncio.timeout(2.0):
                     await asyncio.shield(wire.closed)
 
-    async def _connect(self) -> _Wire:
+    async def _connect(self) -> LinkWire:
         config = self._config
         loop = asyncio.get_running_loop()
-        wire = _Wire(config, self._name)
+        wire = LinkWire(config, self._name)
         context = ssl.create_default_context() if config.tls else None
         try:
             async with asyncio.timeout(config.connect_timeout):
