@@ -79,6 +79,7 @@ from gateway.store.outbox import OutboxStore
 from gateway.store.records import RecordsStore
 from gateway.store.rules import RulesStore
 from gateway.store.stats import StatsStore
+from gateway.store.writer import writer_for
 from gateway.tmc import TmcClient
 from gateway.webhooks import webhook
 from normalizer.normalize import Masker, Normalizer
@@ -130,18 +131,23 @@ def create_app(
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url.get_secret_value())
+        # One writer (on SQLite: one thread) for the dedup flushes and the stats catch-up.
+        writer = writer_for(engine)
         try:
             await migrate(engine)
             app[ENGINE] = engine
             app[DEDUP] = DedupStore(
-                engine, ttl=settings.dedup_ttl, stale_after=max(2 * settings.publish_timeout, 10.0)
+                engine,
+                ttl=settings.dedup_ttl,
+                stale_after=max(2 * settings.publish_timeout, 10.0),
+                writer=writer,
             )
             app[RULES_STORE] = RulesStore(engine)
             app[ADVISOR_STORE] = AdvisorStore(engine)
             app[BINDING_STORE] = BindingStore(engine)
             app[OUTBOX] = OutboxStore(engine, max_rows=settings.outbox_max)
             app[RECORDS] = RecordsStore(engine)
-            app[STATS] = StatsStore(engine)
+            app[STATS] = StatsStore(engine, writer=writer)
             await app[OUTBOX].depth()
             app[RULES] = RulesState(app[RULES_STORE])
             await app[RULES].reload()
@@ -154,6 +160,7 @@ def create_app(
         finally:
             if DEDUP in app:
                 await app[DEDUP].close()  # done marks still queued (a failure is logged)
+            await writer.close()
             await engine.dispose()
 
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -51,7 +51,7 @@ from sqlalchemy.sql import Executable
 from gateway.errors import StoreError
 from gateway.store.schema import callback_dedup as t
 from gateway.store.tx import transaction
-from gateway.store.writer import writer_for
+from gateway.store.writer import Writer, writer_for
 
 __all__ = ["Claim", "DedupStore", "Rider"]
 
@@ -92,14 +92,18 @@ class DedupStore:
         ttl: float,
         stale_after: float,
         clock: Callable[[], float] = time.time,
+        writer: Writer | None = None,
     ) -> None:
+        """`writer` runs the flushes (`writer_for(engine)` unless given; a given one is shared,
+        and closed by whoever made it)."""
         self._engine = engine
         self._ttl = ttl
         self._stale_after = stale_after
         self._clock = clock
         insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._claim_stmt = insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
-        self._writer = writer_for(engine)
+        self._own_writer = writer is None
+        self._writer = writer if writer is not None else writer_for(engine)
         self._claims: dict[str, asyncio.Future[Claim]] = {}  # waiting for the next flush
         # published, to mark done: with a waiter (`done`) or without (`mark`)
         self._marks: dict[str, asyncio.Future[None] | None] = {}
@@ -163,9 +167,11 @@ class DedupStore:
                 self._flushing_out = False
 
     async def close(self) -> None:
-        """Write what is queued (as `flush`), then stop the writer (its thread, on SQLite)."""
+        """Write what is queued (as `flush`), then stop the writer if it made it (its thread,
+        on SQLite)."""
         await self.flush()
-        await self._writer.close()
+        if self._own_writer:
+            await self._writer.close()
 
     def _wake(self) -> None:
         if self._flusher is None or self._flusher.done():

@@ -26,6 +26,7 @@ from the records directly, with the same definitions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -59,6 +60,7 @@ from gateway.store.schema import stats_bot_days as bd
 from gateway.store.schema import stats_pending as sp
 from gateway.store.schema import stats_threads as st
 from gateway.store.tx import transaction
+from gateway.store.writer import LoopWriter, Writer
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -192,27 +194,34 @@ class _Affected:
         return affected
 
 
-async def _recompute(
-    conn: AsyncConnection,
+def _recompute(
     threads: Iterable[tuple[int, _Thread]],
     customers: Iterable[tuple[int, _Customer]],
+    conn: Connection,
 ) -> None:
+    """One catch-up transaction (run by the store's writer, `gateway.store.writer`)."""
     dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(_LOCK, {"k": _ROLLUP_LOCK})
     keys = [
         {"k_day": d, "k_advisor": t[0], "k_platform": t[1], "k_account": t[2], "k_customer": t[3]}
         | _bounds(d)
         for d, t in sorted(threads)
     ]
     if keys:
-        await conn.execute(_DELETE_THREAD, keys)
-        await conn.execute(_recompute_threads(dialect), keys)
+        conn.execute(_DELETE_THREAD, keys)
+        conn.execute(_recompute_threads(dialect), keys)
     keys = [
         {"k_day": d, "k_platform": p, "k_account": a, "k_customer": c} | _bounds(d)
         for d, (p, a, c) in sorted(customers)
     ]
     if keys:
-        await conn.execute(_DELETE_BOT_DAY, keys)
-        await conn.execute(_recompute_bot_days(dialect), keys)
+        conn.execute(_DELETE_BOT_DAY, keys)
+        conn.execute(_recompute_bot_days(dialect), keys)
+
+
+def _dequeue(seqs: list[int], conn: Connection) -> None:
+    conn.execute(delete(sp).where(sp.c.seq.in_(seqs)))
 
 
 async def _answered_by(
@@ -370,9 +379,14 @@ class _Row:
 
 
 class StatsStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, writer: Writer | None = None) -> None:
+        """`writer`: the catch-up's write transactions go through it — the same SQLite writer
+        thread as the webhook path's dedup flushes, so they take turns instead of waking each
+        other from SQLite's busy handler (whose growing sleeps starved the flushes for up to a
+        second while a catch-up ran: bench/results/2026-12-07-hotpath.md)."""
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._writer = writer if writer is not None else LoopWriter(engine)
 
     def _day(self, column: Any) -> Any:
         return day_of(column, self._dialect)
@@ -404,19 +418,16 @@ class StatsStore:
                 threads = sorted(affected.threads | await _answered_by(conn, affected.replies))
             customers = sorted(affected.customers)
             for at in range(0, max(len(threads), len(customers)), keys_per_tx):
-                async with transaction(self._engine, "stats catch-up") as conn:
-                    if self._dialect == "postgresql":
-                        await conn.execute(_LOCK, {"k": _ROLLUP_LOCK})
-                    await _recompute(
-                        conn, threads[at : at + keys_per_tx], customers[at : at + keys_per_tx]
-                    )
+                recompute = functools.partial(
+                    _recompute, threads[at : at + keys_per_tx], customers[at : at + keys_per_tx]
+                )
+                await self._writer.run("stats catch-up", recompute)
                 if pause:
                     await asyncio.sleep(pause)
             seqs = [row.seq for row in rows]
             for at in range(0, len(seqs), _DELETE_CHUNK):
-                async with transaction(self._engine, "stats catch-up") as conn:
-                    chunk = seqs[at : at + _DELETE_CHUNK]
-                    await conn.execute(delete(sp).where(sp.c.seq.in_(chunk)))
+                dequeue = functools.partial(_dequeue, seqs[at : at + _DELETE_CHUNK])
+                await self._writer.run("stats catch-up", dequeue)
             total += len(rows)
             if len(rows) < batch:
                 return total

@@ -20,6 +20,7 @@ from gateway.store.records import RecordsStore, StatusUpdate
 from gateway.store.schema import records as records_table
 from gateway.store.schema import stats_bot_days, stats_pending, stats_threads
 from gateway.store.stats import StatsStore
+from gateway.store.writer import writer_for
 
 pytestmark = [pytest.mark.postgres]
 
@@ -78,8 +79,16 @@ def span(days: int = 2, first: int = 0) -> tuple[float, float]:
 
 
 async def both(engine: AsyncEngine, within: float = 300, days: int = 2) -> list[dict[str, Any]]:
-    """The rollup's answer, after checking it against the records' answer."""
-    stats = StatsStore(engine)
+    """The rollup's answer (caught up through the writer the gateway uses: on SQLite its writer
+    thread), after checking it against the records' answer."""
+    writer = writer_for(engine)
+    try:
+        return await _both(StatsStore(engine, writer=writer), within, days)
+    finally:
+        await writer.close()
+
+
+async def _both(stats: StatsStore, within: float, days: int) -> list[dict[str, Any]]:
     since, until = span(days)
     rolled = await stats.advisor_days(since, until, within)
     assert rolled == await stats.advisor_days(since, until, within, from_records=True)
