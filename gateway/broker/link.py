@@ -156,10 +156,14 @@ class LinkWire(asyncio.Protocol):
         *,
         mandatory: bool = True,
     ) -> asyncio.Future[None]:
+        message_id = properties.message_id if mandatory else None
+        if mandatory and not message_id:
+            # A returned message is matched to its publish by message_id (the only thing a
+            # return carries back): without one it would be reported confirmed.
+            raise ValueError("a mandatory publish needs a message_id")
         self._tag += 1
         tag = self._tag
         confirm: asyncio.Future[None] = self._loop.create_future()
-        message_id = properties.message_id if mandatory else None
         self._pending[tag] = (confirm, message_id)
         if message_id is not None:
             self._tags[message_id] = tag
@@ -456,8 +460,8 @@ class PublishLink:
             while not self._closing:
                 try:
                     self._wire = await self._connect()
-                except BrokerUnavailable as exc:
-                    log.info("link.reconnect_failed", error=str(exc), retry_in=delay)
+                except Exception as exc:  # whatever it was, keep trying: the keeper must not die
+                    log.info("link.reconnect_failed", error=type(exc).__name__, retry_in=delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
                 else:

@@ -112,3 +112,12 @@ async def test_connection_lost_fails_everything_pending() -> None:
     with pytest.raises(BrokerUnavailable, match="connection lost"):
         await confirm
     assert wire.closed.done()
+
+
+async def test_a_mandatory_publish_without_message_id_is_refused() -> None:
+    """Returns are matched by message_id: without one a returned message would look confirmed."""
+    wire, transport = _open_wire()
+    with pytest.raises(ValueError, match="message_id"):
+        wire.publish("x", "k", b"{}", commands.Basic.Properties(delivery_mode=2))
+    await asyncio.sleep(0)
+    assert transport.written == []
