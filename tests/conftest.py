@@ -28,6 +28,7 @@ import pytest
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 from gateway.accounts import Accounts, parse_accounts
@@ -146,6 +147,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A migrated store on the test's database (SQLite file or PostgreSQL), disposed after."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

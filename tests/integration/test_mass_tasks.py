@@ -33,7 +33,6 @@ from gateway.mass.model import MassConfig, new_task_id
 from gateway.outbound import OutboundNames, OutboundSender, PolicyBook, SenderConfig, start_sender
 from gateway.settings import Settings
 from gateway.store.bindings import BindingStore
-from gateway.store.engine import create_engine, migrate
 from gateway.store.mass import MassStore, NewTask
 from rules.engine import RuleSet
 from tests.conftest import AMQP_URL
@@ -118,14 +117,6 @@ async def topology() -> AsyncIterator[Topology]:
         for exchange in (outbound, receipts, dlx):
             await exchange.delete()
         await connection.close()
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(database_url)
-    await migrate(eng)
-    yield eng
-    await eng.dispose()
 
 
 @pytest.fixture

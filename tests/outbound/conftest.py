@@ -20,11 +20,9 @@ import aio_pika
 import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection, ExchangeType
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.accounts import Accounts, parse_accounts
 from gateway.outbound import OutboundMessage, OutboundNames, enqueue
-from gateway.store.engine import create_engine, migrate
 from rules.engine import RuleSet
 from rules.wordlists import WordList
 from tests.conftest import AES_KEY, AMQP_URL, TOKEN
@@ -130,14 +128,6 @@ async def fake(aiohttp_server: Any) -> tuple[FakePlatform, str]:
     )
     server = await aiohttp_server(platform.app())
     return platform, str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(database_url)
-    await migrate(eng)
-    yield eng
-    await eng.dispose()
 
 
 @pytest.fixture
