@@ -159,7 +159,7 @@ def create_app(
                 yield
         finally:
             if DEDUP in app:
-                await app[DEDUP].close()  # done marks still queued (a failure is logged)
+                await app[DEDUP].flush()  # done marks still queued (a failure is logged)
             await writer.close()
             await engine.dispose()
 

@@ -51,7 +51,7 @@ from sqlalchemy.sql import Executable
 from gateway.errors import StoreError
 from gateway.store.schema import callback_dedup as t
 from gateway.store.tx import transaction
-from gateway.store.writer import Writer, writer_for
+from gateway.store.writer import LoopWriter, Writer
 
 __all__ = ["Claim", "DedupStore", "Rider"]
 
@@ -94,16 +94,15 @@ class DedupStore:
         clock: Callable[[], float] = time.time,
         writer: Writer | None = None,
     ) -> None:
-        """`writer` runs the flushes (`writer_for(engine)` unless given; a given one is shared,
-        and closed by whoever made it)."""
+        """`writer` runs the flushes (on the engine's own connections unless given; the gateway
+        passes `writer_for(engine)`, its SQLite writer thread, and closes it after `flush`)."""
         self._engine = engine
         self._ttl = ttl
         self._stale_after = stale_after
         self._clock = clock
         insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._claim_stmt = insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
-        self._own_writer = writer is None
-        self._writer = writer if writer is not None else writer_for(engine)
+        self._writer = writer if writer is not None else LoopWriter(engine)
         self._claims: dict[str, asyncio.Future[Claim]] = {}  # waiting for the next flush
         # published, to mark done: with a waiter (`done`) or without (`mark`)
         self._marks: dict[str, asyncio.Future[None] | None] = {}
@@ -165,13 +164,6 @@ class DedupStore:
                 await self._flusher
             finally:
                 self._flushing_out = False
-
-    async def close(self) -> None:
-        """Write what is queued (as `flush`), then stop the writer if it made it (its thread,
-        on SQLite)."""
-        await self.flush()
-        if self._own_writer:
-            await self._writer.close()
 
     def _wake(self) -> None:
         if self._flusher is None or self._flusher.done():

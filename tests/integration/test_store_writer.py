@@ -76,17 +76,24 @@ async def test_commits_on_return_rolls_back_on_error(engine: AsyncEngine) -> Non
 
 
 async def test_dedup_flush_runs_whole_in_the_writer(engine: AsyncEngine) -> None:
-    """On a SQLite file the flush (claims and riders) runs in the writer thread, one trip per
-    flush; on PostgreSQL on the event loop's thread. Many claims at once share one flush."""
-    store = DedupStore(engine, ttl=3600, stale_after=10)
+    """With the gateway's writer, on a SQLite file the flush (claims and riders) runs in the
+    writer thread, one trip per flush; on PostgreSQL on the event loop's thread. Many claims at
+    once share one flush."""
+    writer = writer_for(engine)
+    store = DedupStore(engine, ttl=3600, stale_after=10, writer=writer)
     threads: list[str] = []
 
     def rider(conn: Connection, items: list[str]) -> None:
         threads.append(threading.current_thread().name)
 
-    outcomes = await asyncio.gather(*(store.claim(f"m{i}", rider=(rider, i)) for i in range(50)))
+    try:
+        outcomes = await asyncio.gather(
+            *(store.claim(f"m{i}", rider=(rider, i)) for i in range(50))
+        )
+        await store.flush()
+    finally:
+        await writer.close()
     assert set(outcomes) == {Claim.OWNED}
-    await store.close()
     if engine.dialect.name == "sqlite":
         assert threads and all(name.startswith("sqlite-writer") for name in threads)
     else:
