@@ -42,7 +42,8 @@ from unittest import mock
 import asyncpg
 from alembic import command
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 import gateway.store.records as records_module
@@ -180,7 +181,7 @@ async def run(url: str, n: int, repeat: int, writes: int) -> None:
     await engine.dispose()
 
 
-async def _not_queued(conn: AsyncConnection, changes: Sequence[Change]) -> None:
+def _not_queued(conn: Connection, changes: Sequence[Change]) -> None:
     """The write path as it was before the rollup (for comparison only)."""
 
 

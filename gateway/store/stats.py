@@ -133,9 +133,9 @@ CHANGE_COLUMNS = (
 _QUEUE = insert(sp)  # one prebuilt statement, executed with many parameter sets
 _CATCH_UP_BATCH = 50_000  # queued changes read at once: each affected row is recomputed once
 # Rollup rows recomputed per transaction (≈ 7–15 ms), and a pause after each: the webhook path's
-# flushes write to the same SQLite file, and one that finds it locked sleeps in SQLite's busy
-# handler (1, 2, 5, 10 … ms) — short holds and a gap keep those sleeps short (a soak with 50 rows
-# per transaction and no gap saw p99 grow from 0.3 to 1.6 s as conversations grew).
+# dedup flushes wait behind each of these transactions (on SQLite in the same writer thread) —
+# short ones and a gap keep that wait short (a soak with 50 rows per transaction and no gap saw
+# p99 grow from 0.3 to 1.6 s as conversations grew).
 _KEYS_PER_TX = 10
 _PAUSE = 0.02  # seconds between catch-up transactions
 _DELETE_CHUNK = 500  # queued changes deleted per statement
