@@ -26,7 +26,6 @@ pytestmark = [pytest.mark.rabbitmq]
 APP_ID, SECRET = "wxdead00000000001", "platform-secret"
 PHONE = "13812345678"
 topology = harness.topology
-engine = harness.engine
 gateways = harness.gateways
 
 
