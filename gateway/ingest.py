@@ -23,7 +23,6 @@ from gateway.routing import route as default_route
 from gateway.serialize import envelope
 from gateway.store.dedup import Claim, DedupStore, Rider
 from gateway.store.outbox import OutboxStore
-from normalizer.normalize import message_id
 from rules.engine import InboundDecision, RuleSet
 
 __all__ = ["InFlight", "Ingest"]
@@ -78,8 +77,8 @@ class Ingest:
 
     async def process(self, event: PlatformEvent) -> Message | None:
         """Publish one event once; None when it was a duplicate."""
-        mid = message_id(event.platform.value, event.account, event.platform_msg_id)
         message = self._normalize(event)
+        mid = message.id
         rider = None
         if message.customer_initiated and self._customer_action is not None:
             # The reply window opens in the claim's transaction, before the message is handed
@@ -99,9 +98,9 @@ class Ingest:
             raise InFlight("message is being published by another request")
         try:
             decision = self._rules().inbound(message.text, message.platform.value, message.account)
-            message = replace(message, rules=decision.as_rules_result())
             decided = await self._router(message, decision)
-            handed = envelope(message, decided)
+            routed = replace(message, rules=decision.as_rules_result(), route=decided)
+            handed = envelope(routed, decided)
             await self._hand_off(handed)
         except BaseException:
             await self._dedup.release(mid)
@@ -111,7 +110,6 @@ class Ingest:
         # The message is safely on RabbitMQ: answer success now; the done mark is written with
         # the next dedup flush (this process answers a retry as a duplicate meanwhile).
         self._dedup.mark(mid)
-        routed = replace(message, route=decided)
         self._metrics.observe_message(routed)
         log.info(
             "inbound.published",

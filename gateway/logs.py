@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from structlog.typing import Processor
 
@@ -38,15 +39,18 @@ def configure_logging(
     out = sys.stderr if stream is None else stream
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
         _drop_color_message,
         structlog.processors.format_exc_info,
     ]
     if mask is not None:
         shared.append(mask)
+    # Level and time are added after masking: the gateway writes them, they hold no one's data.
+    shared += [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
@@ -93,3 +97,9 @@ def _drop_color_message(
 ) -> MutableMapping[str, Any]:
     event_dict.pop("color_message", None)
     return event_dict
+
+
+def _orjson_text(obj: Any, **kw: Any) -> str:
+    """structlog's JSON serializer: orjson (UTF-8, ≈ 10× faster than `json.dumps`), with
+    structlog's fallback (``repr``) for what orjson cannot encode; dict keys need not be str."""
+    return orjson.dumps(obj, default=kw.get("default"), option=orjson.OPT_NON_STR_KEYS).decode()

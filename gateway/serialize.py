@@ -92,7 +92,7 @@ def from_json(body: bytes) -> Message:
 
 def envelope(message: Message, route: Route) -> Envelope:
     """The AMQP envelope for a routed message (properties and headers per DESIGN.md)."""
-    routed = replace(message, route=route)
+    routed = message if message.route is route else replace(message, route=route)
     headers = {
         "platform": message.platform.value,
         "account": message.account,

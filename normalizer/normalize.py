@@ -7,6 +7,7 @@ stable across retries: SHA-256 of platform, account and platform message id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -33,8 +34,35 @@ def message_id(platform: str, account: str, platform_msg_id: str) -> str:
 
 
 def nfkc(text: str) -> str:
-    """NFKC normalization, skipped for pure ASCII (already normal)."""
-    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+    """NFKC normalization, skipped for pure ASCII (already normal).
+
+    Fast path: each character replaced by its own NFKC form (`str.translate`, half the cost of
+    `unicodedata.normalize` on Chinese text with full-width punctuation). When that result is
+    itself normalized, it is the NFKC form of ``text``: the two have the same compatibility
+    decomposition, and NFKC is a function of it. Otherwise (combining marks, Hangul jamo,
+    characters outside the table) the full algorithm runs.
+    """
+    if text.isascii():
+        return text
+    mapped = text.translate(_compat_table())
+    if unicodedata.is_normalized("NFKC", mapped):
+        return mapped
+    return unicodedata.normalize("NFKC", text)
+
+
+@functools.cache
+def _compat_table() -> dict[int, str]:
+    """Every character of the Basic Multilingual Plane whose NFKC form differs, mapped to it
+    (≈ 4,800; built once, on first use, in ≈ 30 ms). Read-only after that."""
+    table: dict[int, str] = {}
+    for code in range(0x80, 0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue  # surrogates
+        char = chr(code)
+        form = unicodedata.normalize("NFKC", char)
+        if form != char:
+            table[code] = form
+    return table
 
 
 class Normalizer:

@@ -43,6 +43,25 @@ _KF_KINDS = {
     "order_share": Kind.CARD,
 }
 
+# MsgType → kind and the fields kept under `media` (media name → WeChat field).
+_MEDIA_FIELDS: Mapping[str, tuple[Kind, Mapping[str, str]]] = {
+    "image": (Kind.IMAGE, {"media_id": "MediaId", "url": "PicUrl"}),
+    "voice": (Kind.VOICE, {"media_id": "MediaId", "format": "Format"}),
+    "video": (Kind.VIDEO, {"media_id": "MediaId", "thumb_media_id": "ThumbMediaId"}),
+    "shortvideo": (Kind.VIDEO, {"media_id": "MediaId", "thumb_media_id": "ThumbMediaId"}),
+    "link": (Kind.LINK, {"url": "Url", "title": "Title", "description": "Description"}),
+    "miniprogrampage": (
+        Kind.CARD,
+        {
+            "app_id": "AppId",
+            "title": "Title",
+            "page_path": "PagePath",
+            "thumb_url": "ThumbUrl",
+            "thumb_media_id": "ThumbMediaId",
+        },
+    ),
+}
+
 
 def to_event(data: Mapping[str, Any], account: str) -> PlatformEvent:
     """Map one decrypted WeChat payload to a PlatformEvent; PayloadError if it is not one."""
@@ -88,37 +107,24 @@ def _message(data: Mapping[str, Any], msg_type: str, base: _Base) -> PlatformEve
     key = f"msg:{msg_id}"
     extra = _rest(data)
     if msg_type == "text":
+        # Content is the message's `text`: not repeated in `extra` (masked a second time and
+        # sent twice, it doubled the cost of the largest field).
+        extra.pop("Content", None)
         return base.make(
             key, Kind.TEXT, text=_text(data, "Content") or "", customer_initiated=True, extra=extra
         )
-    media_fields = {
-        "image": (Kind.IMAGE, {"media_id": "MediaId", "url": "PicUrl"}),
-        "voice": (Kind.VOICE, {"media_id": "MediaId", "format": "Format"}),
-        "video": (Kind.VIDEO, {"media_id": "MediaId", "thumb_media_id": "ThumbMediaId"}),
-        "shortvideo": (Kind.VIDEO, {"media_id": "MediaId", "thumb_media_id": "ThumbMediaId"}),
-        "link": (Kind.LINK, {"url": "Url", "title": "Title", "description": "Description"}),
-        "miniprogrampage": (
-            Kind.CARD,
-            {
-                "app_id": "AppId",
-                "title": "Title",
-                "page_path": "PagePath",
-                "thumb_url": "ThumbUrl",
-                "thumb_media_id": "ThumbMediaId",
-            },
-        ),
-    }
-    if msg_type in media_fields:
-        kind, names = media_fields[msg_type]
+    if msg_type in _MEDIA_FIELDS:
+        kind, names = _MEDIA_FIELDS[msg_type]
         media = {k: v for k, src in names.items() if (v := _text(data, src)) is not None}
-        text = _text(data, "Recognition") if kind is Kind.VOICE else _text(data, "Title")
+        text_from = "Recognition" if kind is Kind.VOICE else "Title"
+        text = _text(data, text_from)
         return base.make(
             key,
             kind,
             text=text,
             media=media,
             customer_initiated=True,
-            extra={k: v for k, v in extra.items() if k not in names.values()},
+            extra={k: v for k, v in extra.items() if k not in names.values() and k != text_from},
         )
     if msg_type == "location":
         location = {

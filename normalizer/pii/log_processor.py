@@ -40,6 +40,8 @@ COMPAT_SEPARATORS = (
     "\uff08\uff09\uff0b\uff0d-\uff0f\uff3f\uff5e"
 )
 _SMALLEST_PII_INT = 10**9  # no detectable number has fewer than 10 digits
+_MEMO_LENGTH = 24  # shorter than the ids and timestamps that differ on every line
+_MEMO_SIZE = 4096
 
 
 def mask_log_event(masker: PiiMasker) -> LogProcessor:
@@ -50,14 +52,15 @@ def mask_log_event(masker: PiiMasker) -> LogProcessor:
     string). Keys starting with ``_`` (structlog's ``_record``, ``_from_structlog``…) are left
     alone. Deeper than 16 levels, a container is replaced by its masked ``repr``.
 
-    Cheap on clean events. A string is normalized only when normalizing can matter: it is not
-    NFKC already, and it holds a character whose NFKC form contains a digit or ``@``
-    (`COMPAT_DIGIT_OR_AT`: １, ①, ㊀, ＠…), or an ``@``, or ten digits close together with only
-    separators between them, counting characters NFKC turns into separators
-    (`COMPAT_SEPARATORS`: ``－``, ``　``, ``…``, ``（``…). Any other string cannot hold PII even
-    after normalization, so it is passed through untouched: normalizing every log string (a
-    full-width ``，`` is in almost every Chinese sentence) would cost more than everything else
-    the processor does.
+    Cheap on clean events; short strings already found clean (up to 24 characters: event
+    names, platforms, kinds) are remembered, up to 4,096 of them. A string is normalized only
+    when normalizing can matter: it is not NFKC already, and it holds a character whose NFKC
+    form contains a digit or ``@`` (`COMPAT_DIGIT_OR_AT`: １, ①, ㊀, ＠…), or an ``@``, or ten
+    digits close together with only separators between them, counting characters NFKC turns
+    into separators (`COMPAT_SEPARATORS`: ``－``, ``　``, ``…``, ``（``…). Any other
+    string cannot hold PII even after normalization, so it is passed through untouched:
+    normalizing every log string (a full-width ``，`` is in almost every Chinese sentence)
+    would cost more than everything else the processor does.
     """
     mask_text = masker.mask_text
     compat = re.compile(f"[{COMPAT_DIGIT_OR_AT}]")
@@ -72,10 +75,22 @@ def mask_log_event(masker: PiiMasker) -> LogProcessor:
             return unicodedata.normalize("NFKC", value)
         return value
 
+    # Short strings found clean: event names, platforms, accounts, kinds recur on every line.
+    # Bounded, and emptied when full; longer strings (ids, times, reasons) are checked each time.
+    clean: dict[str, None] = {}
+
     def mask(value: Any, depth: int) -> Any:
         if isinstance(value, str):
+            if value in clean:
+                return value
             masked, _ = mask_text(normalized(value))
-            return value if masked == value else masked
+            if masked != value:
+                return masked
+            if len(value) <= _MEMO_LENGTH:
+                if len(clean) >= _MEMO_SIZE:
+                    clean.clear()
+                clean[value] = None
+            return value
         if isinstance(value, int) and not isinstance(value, bool):
             if abs(value) < _SMALLEST_PII_INT:
                 return value

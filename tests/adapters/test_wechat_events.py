@@ -92,6 +92,23 @@ def test_media_messages(inner: str, kind: Kind, media: dict[str, str]) -> None:
     assert event.platform_msg_id == "msg:99"
 
 
+def test_text_and_voice_text_is_not_repeated_in_extra() -> None:
+    """The field that became `text` is not kept a second time in `extra` (it would be masked
+    and published twice); the fields nothing else carries stay there."""
+    text = to_event(
+        xml("<MsgType>text</MsgType><Content>你好</Content><MsgId>1</MsgId><Idx>2</Idx>"), "s"
+    )
+    assert (text.text, text.extra) == ("你好", {"Idx": "2"})
+    voice = to_event(
+        xml(
+            "<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format>"
+            "<Recognition>退货</Recognition><MsgId>2</MsgId><MediaId16K>m16</MediaId16K>"
+        ),
+        "s",
+    )
+    assert (voice.text, voice.extra) == ("退货", {"MediaId16K": "m16"})
+
+
 def test_location_message_keeps_label_in_extra() -> None:
     """A location message carries coordinates and label (the normalizer masks the label)."""
     event = to_event(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.models import Customer, Kind, Platform, PlatformEvent
-from normalizer.normalize import Normalizer, message_id
+from normalizer.normalize import Normalizer, message_id, nfkc
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 DIGITS = re.compile(r"1\d{10}")
@@ -87,8 +88,30 @@ def test_ids_are_stable_and_distinct() -> None:
 @given(st.text(max_size=200))
 def test_text_is_nfkc_normal(text: str) -> None:
     """Whatever comes in, the text that leaves is NFKC-normal (and masked)."""
-    import unicodedata
-
     out = normalize(event(text)).text
     assert out is not None
     assert unicodedata.normalize("NFKC", out) == out
+
+
+# Characters where a per-character mapping alone would be wrong: combining marks after mapped
+# letters, Hangul jamo that compose, compatibility characters outside the BMP table, and text
+# like the bench's (CJK with full-width punctuation and digits).
+_TRICKY = st.sampled_from(
+    "Ａ\u0301ｅ\u0308ᄀ\u1161\u11a8가ﬁ①㊀㍻\u3000，。？！（）：；１２＠"
+    "\U0001d7ce\U0001f100\u0345\u0f73\u2126\ufb2ae\u0301订单号您好"
+)
+
+
+@given(st.text(st.one_of(st.characters(), _TRICKY), max_size=60))
+def test_nfkc_equals_the_full_algorithm(text: str) -> None:
+    """The translate fast path gives exactly what `unicodedata.normalize` gives."""
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_nfkc_of_typical_chinese_text() -> None:
+    text = "您好，我的订单１２３号还没到！电话：１３８ ００１３ ８０００ 。"
+    assert (
+        nfkc(text)
+        == unicodedata.normalize("NFKC", text)
+        == ("您好,我的订单123号还没到!电话:138 0013 8000 。")
+    )

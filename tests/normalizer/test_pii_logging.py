@@ -140,3 +140,15 @@ def test_separators_that_only_nfkc_reveals_are_normalized() -> None:
     spaced = "\u3000".join("一三八一二三四五六七八")
     out = PROCESSOR(None, "info", {"event": "x", "text": f"加我{spaced}，谢谢"})
     assert out["text"] == "加我138****5678,谢谢"
+
+
+def test_memo_of_clean_strings_never_lets_personal_data_through() -> None:
+    """Clean short strings are remembered; a string with PII is masked every time, also after
+    the memo filled up and was emptied."""
+    processor = mask_log_event(PiiMasker())
+    for round_ in range(2):
+        for n in range(5000):
+            assert processor(None, "info", {"event": f"e{n}"})["event"] == f"e{n}"
+        for _ in range(3):
+            out = processor(None, "info", {"event": "13812345678", "kind": "text"})
+            assert out == {"event": "138****5678", "kind": "text"}, round_
