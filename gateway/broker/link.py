@@ -30,6 +30,7 @@ from pamqp.body import ContentBody
 from pamqp.heartbeat import Heartbeat
 from yarl import URL
 
+from gateway.broker.content_header import content_header_frame
 from gateway.errors import BrokerUnavailable, Unroutable
 
 __all__ = ["LinkConfig", "LinkWire", "PublishLink"]
@@ -169,7 +170,7 @@ class LinkWire(asyncio.Protocol):
             self._tags[message_id] = tag
         out = self._out
         out.append(self._publish_frame(exchange, routing_key, mandatory))
-        out.append(frame.marshal(header.ContentHeader(0, len(body), properties), _CHANNEL))
+        out.append(content_header_frame(_CHANNEL, len(body), properties))
         step = self._frame_max - 8
         for offset in range(0, len(body), step):
             out.append(frame.marshal(ContentBody(body[offset : offset + step]), _CHANNEL))
