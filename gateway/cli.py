@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import gc
 import socket
 import sys
@@ -126,19 +127,33 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_worker(settings: Settings, sock: socket.socket | None) -> None:
-    """One gateway process: on its own port, or on the supervisor's shared socket."""
-    from aiohttp import web
-
-    from gateway.accounts import load_accounts
-    from gateway.app import build_masker, create_app
+    """One gateway process: on its own port, or on the supervisor's shared socket. Its log lines
+    are written once per event-loop iteration (`gateway.log_stream`)."""
+    from gateway.app import build_masker
+    from gateway.log_stream import LoopBatchedStream
     from gateway.logs import configure_logging
     from normalizer.pii import mask_log_event
 
+    lines = LoopBatchedStream(sys.stderr)
+    atexit.register(lines.drain)  # a worker process ends by os._exit: drained below as well
     configure_logging(
         level=settings.log_level,
         fmt=settings.log_format,
         mask=mask_log_event(build_masker(settings)),
+        stream=lines,
     )
+    try:
+        _serve_app(settings, sock)
+    finally:
+        lines.drain()
+
+
+def _serve_app(settings: Settings, sock: socket.socket | None) -> None:
+    from aiohttp import web
+
+    from gateway.accounts import load_accounts
+    from gateway.app import create_app
+
     if sock is not None:
         from gateway.workers import exit_with_parent
 

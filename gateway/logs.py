@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import orjson
 import structlog
 from structlog.typing import Processor
+
+from gateway.log_stream import LoopBatchedStream
 
 __all__ = ["configure_logging", "log_context"]
 
@@ -29,14 +31,15 @@ def configure_logging(
     fmt: str = "json",
     mask: Processor | None = None,
     cache: bool = True,
-    stream: TextIO | None = None,
+    stream: TextIO | LoopBatchedStream | None = None,
 ) -> None:
     """Configure structlog and route stdlib logging (aiohttp, aio-pika, alembic) through it.
 
     `cache=False` keeps loggers re-configurable (tests: structlog's `capture_logs` and
     `reset_defaults` do not reach loggers cached on first use). `stream` defaults to stderr.
     """
-    out = sys.stderr if stream is None else stream
+    # PrintLogger and StreamHandler only write, flush (and ask isatty): a LoopBatchedStream will do.
+    out = sys.stderr if stream is None else cast(TextIO, stream)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _drop_color_message,
