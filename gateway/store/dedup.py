@@ -241,6 +241,7 @@ class DedupStore:
         outcomes: dict[str, Claim] = {}
         if marks:
             conn.execute(update(t).where(t.c.id.in_(marks)).values(state=DONE))
+        claims = sorted(claims)  # key order: workers sharing PostgreSQL lock in the same order
         for start in range(0, len(claims), _BATCH):
             chunk = claims[start : start + _BATCH]
             rows = [

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -221,16 +220,22 @@ class OutboundStore:
             await conn.run_sync(self.write_actions_in, actions)
 
     def write_actions_in(self, conn: Connection, actions: Sequence[_Action]) -> None:
-        """Customer actions, in the caller's transaction: one upsert per policy rule
-        (synchronous: it rides in the dedup flush, `gateway.store.writer`)."""
-        by_rule: dict[tuple[bool, float], list[dict[str, object]]] = defaultdict(list)
-        for platform, account, customer, ts in actions:
+        """Customer actions, in the caller's transaction: one upsert per run of customers under
+        the same policy rule (synchronous: it rides in the dedup flush, `gateway.store.writer`).
+
+        Rows are written in key order, so concurrent transactions (gateway workers sharing
+        PostgreSQL) lock the windows they share in the same order instead of deadlocking."""
+        runs: list[tuple[tuple[bool, float], list[dict[str, object]]]] = []
+        for platform, account, customer, ts in sorted(actions):
             rule = self._rules(platform, account)
-            by_rule[(rule.reset_count_on_action, rule.window_seconds)].append(
+            key = (rule.reset_count_on_action, rule.window_seconds)
+            if not runs or runs[-1][0] != key:
+                runs.append((key, []))
+            runs[-1][1].append(
                 {"platform": platform, "account": account, "customer": customer,
                  "last_action_at": ts, "count_since": ts, "replies": 0}
             )  # fmt: skip
-        for (reset, window), rows in by_rule.items():
+        for (reset, window), rows in runs:
             conn.execute(self._action_statement(reset, window), rows)
 
     def _action_statement(self, reset_count_on_action: bool, window_seconds: float) -> Executable:

@@ -9,7 +9,10 @@ function through `AsyncConnection.run_sync` — PostgreSQL (asyncpg has no threa
 in-memory SQLite (a second connection would open a different, empty database).
 
 The function gets a SQLAlchemy `Connection` inside a transaction that commits when it returns
-and rolls back when it raises; errors surface as in `gateway.store.tx.store_errors`.
+and rolls back when it raises; errors surface as in `gateway.store.tx.store_errors`. It may run
+more than once: on PostgreSQL a transaction that loses a deadlock or a serialization conflict to
+another gateway process is rolled back by the server and run again (up to three times), so it
+must depend only on its arguments and the database.
 """
 
 from __future__ import annotations
@@ -19,16 +22,35 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
+import structlog
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.errors import StoreError
 from gateway.store.engine import SQLITE_LOCK_TIMEOUT, sqlite_pragmas
 from gateway.store.tx import store_errors, transaction
 
 __all__ = ["LoopWriter", "SqliteWriter", "Writer", "writer_for"]
 
+log = structlog.get_logger("gateway.store")
+
 T = TypeVar("T")
+
+# SQLSTATEs after which PostgreSQL has rolled the transaction back and running it again can
+# succeed: deadlock_detected, serialization_failure.
+_TRANSIENT = frozenset({"40P01", "40001"})
+_ATTEMPTS = 3
+
+
+def _transient(exc: StoreError) -> str | None:
+    """The SQLSTATE of a transaction lost to a concurrent one, else None."""
+    cause = exc.__cause__
+    if not isinstance(cause, DBAPIError):
+        return None
+    state = getattr(cause.orig, "sqlstate", None)
+    return state if state in _TRANSIENT else None
 
 
 class Writer(Protocol):
@@ -53,8 +75,16 @@ class LoopWriter:
         self._engine = engine
 
     async def run(self, what: str, write: Callable[[Connection], T]) -> T:
-        async with transaction(self._engine, what) as conn:
-            return await conn.run_sync(write)
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with transaction(self._engine, what) as conn:
+                    return await conn.run_sync(write)
+            except StoreError as exc:
+                state = _transient(exc)
+                if state is None or attempt == _ATTEMPTS:
+                    raise
+                log.warning("store.retried", what=what, sqlstate=state, attempt=attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def close(self) -> None:
         return None
