@@ -18,6 +18,7 @@ killed outright (SIGKILL), which loses at most that iteration's lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import TextIO
 
@@ -58,8 +59,11 @@ class LoopBatchedStream:
                 return
             text = "".join(self._kept)
             self._kept.clear()
-            self._out.write(text)
-            self._out.flush()
+            # Where stderr is gone (a closed pipe), the lines are dropped: raising here would
+            # only reach the loop's exception handler, whose own log line would fail the same.
+            with contextlib.suppress(OSError, ValueError):
+                self._out.write(text)
+                self._out.flush()
 
     def isatty(self) -> bool:
         return self._out.isatty()

@@ -108,3 +108,18 @@ async def test_structlog_and_stdlib_lines_through_configure_logging() -> None:
     finally:
         structlog.reset_defaults()
         logging.getLogger().handlers.clear()
+
+
+async def test_a_closed_stderr_drops_the_lines_without_raising_into_the_loop() -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    stream = LoopBatchedStream(Broken())
+    handled: list[object] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: handled.append(ctx))
+    emit(stream, "lost")
+    await asyncio.sleep(0)
+    emit(stream, "lost too")  # outside the loop's callback as well
+    stream.drain()
+    assert handled == []
