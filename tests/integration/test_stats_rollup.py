@@ -15,6 +15,7 @@ from alembic import command
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store import stats as stats_module
 from gateway.store.engine import alembic_config, migrate
 from gateway.store.records import RecordsStore, StatusUpdate
 from gateway.store.schema import records as records_table
@@ -312,9 +313,15 @@ async def test_migration_backfills_existing_records(engine: AsyncEngine) -> None
     assert day["moved_to_advisor"] == 1
 
 
-async def test_random_history_matches_the_records(engine: AsyncEngine) -> None:
+@pytest.mark.parametrize("read_slice", [None, 4])
+async def test_random_history_matches_the_records(
+    engine: AsyncEngine, read_slice: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Many batches of messages, replies and receipts in random order around midnight: after every
-    batch, and after a purge, the rollup answers exactly what the records answer."""
+    batch, and after a purge, the rollup answers exactly what the records answer — also when the
+    catch-up reads its queue in slices of 4 (each sorted out before the next is read)."""
+    if read_slice is not None:
+        monkeypatch.setattr(stats_module, "_SLICE", read_slice)
     rng = random.Random(20261122)
     store = RecordsStore(engine)
     pending: list[int] = []
