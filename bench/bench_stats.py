@@ -33,7 +33,7 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from gateway.store.records import RecordsStore, StatusUpdate
 from gateway.store.schema import records as r
 from gateway.store.schema import stats_threads
 from gateway.store.stats import Change, StatsStore
+from gateway.store.writer import writer_for
 
 CST = timezone(timedelta(hours=8))
 START = datetime(2026, 10, 1, tzinfo=CST).timestamp()
@@ -132,7 +133,8 @@ async def run(url: str, n: int, repeat: int, writes: int) -> None:
     async with engine.connect() as conn:
         threads = (await conn.execute(select(func.count()).select_from(stats_threads))).scalar()
     print(f"  migration 0007 (rollup backfill): {took:.1f} s, {threads:,} stats_threads rows")
-    stats = StatsStore(engine)
+    writer = writer_for(engine)  # as the gateway wires it: on SQLite its writer thread
+    stats = StatsStore(engine, writer=writer)
     if engine.dialect.name == "postgresql":
         await _maintenance(engine, "ANALYZE")
         fresh, _ = await best(repeat, lambda: stats.advisor_days(START, START + DAYS * 86400, 300))
@@ -171,14 +173,42 @@ async def run(url: str, n: int, repeat: int, writes: int) -> None:
             for batch, receipts in batches:
                 await store.write(batch, receipts)
             took = time.perf_counter() - t0
-            caught_up = await stats.catch_up() if rollup_on else 0
+            with longest_stall() as stall:
+                caught_up = await stats.catch_up() if rollup_on else 0
             folded = time.perf_counter() - t0 - took
-        then = f"; then the catch-up folded {caught_up:,} changes in {folded:4.1f} s"
+        then = (
+            f"; then the catch-up folded {caught_up:,} changes in {folded:4.1f} s, holding the "
+            f"event loop for {stall[0] * 1e3:.0f} ms at most"
+        )
         print(
             f"  recorder writes {label:14}: {writes:,} messages in batches of 200: "
             f"{took:5.1f} s, {writes / took:6.0f} messages/s" + (then if rollup_on else "")
         )
+    await writer.close()
     await engine.dispose()
+
+
+@contextlib.contextmanager
+def longest_stall() -> Iterator[list[float]]:
+    """The longest time the event loop went without turning while the block ran (what a webhook
+    arriving then would wait), in seconds: `[0]` of the yielded list, filled in at exit."""
+    result = [0.0]
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.get_running_loop().create_task(tick())
+    try:
+        yield result
+    finally:
+        ticker.cancel()
+        result[0] = max(gaps, default=0.0)
 
 
 def _not_queued(conn: Connection, changes: Sequence[Change]) -> None:
