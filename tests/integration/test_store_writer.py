@@ -7,6 +7,7 @@ import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,7 +18,7 @@ from structlog.testing import capture_logs
 
 from gateway.errors import StoreError
 from gateway.store.dedup import Claim, DedupStore
-from gateway.store.engine import create_engine
+from gateway.store.engine import POOLED_PAGE_CACHE_KIB, create_engine
 from gateway.store.writer import LoopWriter, SqliteWriter, writer_for
 
 pytestmark = [pytest.mark.postgres]
@@ -179,3 +180,20 @@ async def test_workers_flushing_the_same_customers_do_not_deadlock(postgres_url:
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_pooled_connections_keep_a_small_page_cache_and_the_writer_the_default(
+    tmp_path: Path,
+) -> None:
+    """The pool's SQLite connections cache POOLED_PAGE_CACHE_KIB each; the store writer keeps
+    SQLite's default (-2000: 2,000 KiB), since the webhook path's B-tree pages are its own."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'cache.db'}")
+    writer = writer_for(engine)
+    pragma = text("PRAGMA cache_size")
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(pragma)).scalar() == -POOLED_PAGE_CACHE_KIB
+        assert await writer.run("pragma", lambda conn: conn.execute(pragma).scalar()) == -2000
+    finally:
+        await writer.close()
+        await engine.dispose()
