@@ -24,6 +24,7 @@ redeliveries; a failed one (dead-lettered) may be claimed again, so a replay ret
 from __future__ import annotations
 
 import enum
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -225,18 +226,18 @@ class OutboundStore:
 
         Rows are written in key order, so concurrent transactions (gateway workers sharing
         PostgreSQL) lock the windows they share in the same order instead of deadlocking."""
-        runs: list[tuple[tuple[bool, float], list[dict[str, object]]]] = []
-        for platform, account, customer, ts in sorted(actions):
-            rule = self._rules(platform, account)
-            key = (rule.reset_count_on_action, rule.window_seconds)
-            if not runs or runs[-1][0] != key:
-                runs.append((key, []))
-            runs[-1][1].append(
+        for (reset, window), run in itertools.groupby(sorted(actions), key=self._rule_key):
+            rows = [
                 {"platform": platform, "account": account, "customer": customer,
                  "last_action_at": ts, "count_since": ts, "replies": 0}
-            )  # fmt: skip
-        for (reset, window), rows in runs:
+                for platform, account, customer, ts in run
+            ]  # fmt: skip
             conn.execute(self._action_statement(reset, window), rows)
+
+    def _rule_key(self, action: _Action) -> tuple[bool, float]:
+        """What decides the upsert of an action: its account's window rule."""
+        rule = self._rules(action[0], action[1])
+        return rule.reset_count_on_action, rule.window_seconds
 
     def _action_statement(self, reset_count_on_action: bool, window_seconds: float) -> Executable:
         key = (reset_count_on_action, window_seconds)

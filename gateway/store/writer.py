@@ -75,7 +75,8 @@ class LoopWriter:
         self._engine = engine
 
     async def run(self, what: str, write: Callable[[Connection], T]) -> T:
-        for attempt in range(1, _ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 async with transaction(self._engine, what) as conn:
                     return await conn.run_sync(write)
@@ -84,7 +85,7 @@ class LoopWriter:
                 if state is None or attempt == _ATTEMPTS:
                     raise
                 log.warning("store.retried", what=what, sqlstate=state, attempt=attempt)
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                attempt += 1
 
     async def close(self) -> None:
         return None
