@@ -133,7 +133,7 @@ async def run(url: str, n: int, repeat: int, writes: int) -> None:
     async with engine.connect() as conn:
         threads = (await conn.execute(select(func.count()).select_from(stats_threads))).scalar()
     print(f"  migration 0007 (rollup backfill): {took:.1f} s, {threads:,} stats_threads rows")
-    writer = writer_for(engine)  # as the gateway wires it: on SQLite its writer thread
+    writer = writer_for(engine)  # as the gateway wires it: on SQLite its writer process
     stats = StatsStore(engine, writer=writer)
     if engine.dialect.name == "postgresql":
         await _maintenance(engine, "ANALYZE")

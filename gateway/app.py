@@ -131,9 +131,10 @@ def create_app(
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url.get_secret_value())
-        # One writer (on SQLite: one thread) for the dedup flushes and the stats catch-up.
+        # One writer (on SQLite: its own process) for the dedup flushes and the stats catch-up.
         writer = writer_for(engine)
         try:
+            await writer.start()  # on SQLite its process: it starts while the migrations run
             await migrate(engine)
             app[ENGINE] = engine
             app[DEDUP] = DedupStore(
@@ -166,7 +167,7 @@ def create_app(
     async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
         connection = await connect(settings.amqp_url.get_secret_value())
         recorder: Recorder | None = None
-        inbound_records = InboundRecords(app[RECORDS], app[DEDUP])
+        inbound_records = InboundRecords(app[DEDUP])
         try:
             timeout = settings.publish_timeout
             # The topology is declared on this aio-pika connection first; the webhook path then

@@ -2,14 +2,14 @@
 
 A busy gateway logs a line per webhook; written and flushed one by one, each line is a
 ``write(2)``, and CPython releases the GIL around every such call — which hands the interpreter
-to the store writer thread whenever it is waiting for it, so the request then waits for the
-writer's next stretch of Python (the effect measured for ``os.urandom`` in
+to any other thread waiting for it (the store writer, when it was a thread), so the request then
+waits for that thread's next stretch of Python (the effect measured for ``os.urandom`` in
 bench/results/2026-12-07-hotpath.md, fourth round). `LoopBatchedStream` keeps what the loop's
 thread logs during one iteration and writes it in one call at the start of the next
 (``loop.call_soon``).
 
-Lines logged where no event loop runs (the store writer thread, start-up, shutdown after the
-loop has stopped) are written at once, after anything still kept, so the order of lines is
+Lines logged where no event loop runs (another thread, start-up, shutdown after the loop has
+stopped) are written at once, after anything still kept, so the order of lines is
 kept. Whoever owns the process calls `drain` before it exits (the CLI does, and registers it
 with `atexit`): a line is never held longer than one loop iteration, unless the process is
 killed outright (SIGKILL), which loses at most that iteration's lines.

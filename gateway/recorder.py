@@ -22,7 +22,6 @@ from typing import Any
 import orjson
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from sqlalchemy.engine import Connection
 
 from gateway.broker.publisher import CONNECTION_ERRORS
 from gateway.broker.topology import INBOUND, OUTBOUND, OUTBOUND_KEY, RECEIPTS
@@ -30,7 +29,7 @@ from gateway.errors import StoreError
 from gateway.models import SCHEMA as MESSAGE_SCHEMA
 from gateway.models import Envelope
 from gateway.store.dedup import DedupStore
-from gateway.store.records import RecordsStore, StatusUpdate
+from gateway.store.records import RecordsStore, StatusUpdate, write_records
 
 __all__ = ["RECORDS_QUEUE", "InboundRecords", "Recorder", "to_record"]
 
@@ -91,17 +90,13 @@ class InboundRecords:
     """Records inbound messages straight from the ingest: each row rides in the next dedup
     flush (the transaction that also marks the message done), not a transaction of its own."""
 
-    def __init__(self, store: RecordsStore, dedup: DedupStore) -> None:
-        self._store = store
+    def __init__(self, dedup: DedupStore) -> None:
         self._dedup = dedup
 
     def add(self, envelope: Envelope) -> None:
         row = to_record(INBOUND, orjson.loads(envelope.body))
         if isinstance(row, dict):
-            self._dedup.ride(self._write_in, row)
-
-    def _write_in(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        self._store.write_in(conn, rows)
+            self._dedup.ride(write_records, row)
 
 
 class Recorder:

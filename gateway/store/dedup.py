@@ -26,8 +26,9 @@ own — a claim can carry one (`claim(..., rider=...)`: the customer's reply win
 the claim, before the publish), and `ride` posts one (the inbound record, after the publish). One
 transaction per flush keeps SQLite's single writer from being contended by three group commits
 (a writer that finds the database locked sleeps in SQLite's busy handler: 1, 2, 5, 10 … ms).
-A flush is one synchronous function run by `gateway.store.writer` (on SQLite: one trip to a
-writer thread per flush instead of several per statement), so riders are synchronous too.
+A flush is one synchronous function run by `gateway.store.writer` (on SQLite: one trip to the
+writer's process per flush instead of several per statement), so riders are synchronous too, and
+module-level functions that need nothing but their items (they are pickled to that process).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ _RETRY_AFTER = 0.5  # seconds before done marks whose flush failed are written a
 
 # A write that rides in a dedup flush: called inside its transaction with the items gathered
 # since the previous flush. Synchronous: the whole flush runs as one function, on SQLite in the
-# database's writer thread (`gateway.store.writer`), so a rider must not touch the event loop.
+# store writer's process (`gateway.store.writer`), so a rider must not touch the event loop, and
+# it and its items must be picklable (a module-level function; plain data).
 Rider = Callable[[Connection, list[Any]], None]
 
 
@@ -84,6 +86,69 @@ def _name(write: Rider) -> str:
     return str(getattr(write, "__qualname__", write))
 
 
+# The claims' insert, by whether the dialect is PostgreSQL: one prebuilt statement each.
+_CLAIM = tuple(
+    insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
+    for insert in (sqlite_insert, pg_insert)
+)
+
+
+def _write_flush(
+    claims: list[str],
+    marks: list[str],
+    riders: dict[Rider, list[Any]],
+    now: float,
+    ttl: float,
+    stale_after: float,
+    conn: Connection,
+) -> dict[str, Claim]:
+    """A flush's transaction: marks, claims, then the riders. Module-level, with nothing but its
+    arguments: the store's writer may run it in its own process (`gateway.store.writer`)."""
+    outcomes: dict[str, Claim] = {}
+    if marks:
+        conn.execute(update(t).where(t.c.id.in_(marks)).values(state=DONE))
+    claim = _CLAIM[conn.dialect.name == "postgresql"]
+    claims = sorted(claims)  # key order: workers sharing PostgreSQL lock in the same order
+    for start in range(0, len(claims), _BATCH):
+        chunk = claims[start : start + _BATCH]
+        rows = [
+            {"id": m, "state": PENDING, "claimed_at": now, "expires_at": now + ttl} for m in chunk
+        ]
+        inserted = set(conn.execute(claim, rows).scalars())
+        outcomes.update(dict.fromkeys(inserted, Claim.OWNED))
+        taken = [m for m in chunk if m not in inserted]
+        if taken:
+            outcomes.update(_arbitrate(conn, taken, now, ttl, stale_after))
+    for write, items in riders.items():
+        write(conn, items)
+    return outcomes
+
+
+def _arbitrate(
+    conn: Connection, message_ids: list[str], now: float, ttl: float, stale_after: float
+) -> dict[str, Claim]:
+    """Ids whose row exists: duplicate, busy, or a stale claim to take over."""
+    query = select(t.c.id, t.c.state, t.c.claimed_at).where(t.c.id.in_(message_ids))
+    found = {row.id: row for row in conn.execute(query)}
+    outcomes: dict[str, Claim] = {}
+    for message_id in message_ids:
+        row = found.get(message_id)
+        if row is None:  # purged between the two statements: claim again next time
+            outcomes[message_id] = Claim.BUSY
+        elif row.state == DONE and row.claimed_at > now - ttl:
+            outcomes[message_id] = Claim.DUPLICATE
+        elif row.state == PENDING and row.claimed_at > now - stale_after:
+            outcomes[message_id] = Claim.BUSY
+        else:
+            taken = conn.execute(
+                update(t)
+                .where(and_(t.c.id == message_id, t.c.claimed_at == row.claimed_at))
+                .values(state=PENDING, claimed_at=now, expires_at=now + ttl)
+            )
+            outcomes[message_id] = Claim.OWNED if taken.rowcount == 1 else Claim.BUSY
+    return outcomes
+
+
 class DedupStore:
     def __init__(
         self,
@@ -95,13 +160,11 @@ class DedupStore:
         writer: Writer | None = None,
     ) -> None:
         """`writer` runs the flushes (on the engine's own connections unless given; the gateway
-        passes `writer_for(engine)`, its SQLite writer thread, and closes it after `flush`)."""
+        passes `writer_for(engine)`, on SQLite its writer process, and closes it after `flush`)."""
         self._engine = engine
         self._ttl = ttl
         self._stale_after = stale_after
         self._clock = clock
-        insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        self._claim_stmt = insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
         self._writer = writer if writer is not None else LoopWriter(engine)
         self._claims: dict[str, asyncio.Future[Claim]] = {}  # waiting for the next flush
         # published, to mark done: with a waiter (`done`) or without (`mark`)
@@ -226,58 +289,10 @@ class DedupStore:
     async def _flush(
         self, claims: list[str], marks: list[str], riders: dict[Rider, list[Any]]
     ) -> dict[str, Claim]:
-        write = functools.partial(self._write, claims, marks, riders, self._clock())
+        write = functools.partial(
+            _write_flush, claims, marks, riders, self._clock(), self._ttl, self._stale_after
+        )
         return await self._writer.run("dedup flush", write)
-
-    def _write(
-        self,
-        claims: list[str],
-        marks: list[str],
-        riders: dict[Rider, list[Any]],
-        now: float,
-        conn: Connection,
-    ) -> dict[str, Claim]:
-        """The flush's transaction: marks, claims, then the riders."""
-        outcomes: dict[str, Claim] = {}
-        if marks:
-            conn.execute(update(t).where(t.c.id.in_(marks)).values(state=DONE))
-        claims = sorted(claims)  # key order: workers sharing PostgreSQL lock in the same order
-        for start in range(0, len(claims), _BATCH):
-            chunk = claims[start : start + _BATCH]
-            rows = [
-                {"id": m, "state": PENDING, "claimed_at": now, "expires_at": now + self._ttl}
-                for m in chunk
-            ]
-            inserted = set(conn.execute(self._claim_stmt, rows).scalars())
-            outcomes.update(dict.fromkeys(inserted, Claim.OWNED))
-            taken = [m for m in chunk if m not in inserted]
-            if taken:
-                outcomes.update(self._arbitrate(conn, taken, now))
-        for write, items in riders.items():
-            write(conn, items)
-        return outcomes
-
-    def _arbitrate(self, conn: Connection, message_ids: list[str], now: float) -> dict[str, Claim]:
-        """Ids whose row exists: duplicate, busy, or a stale claim to take over."""
-        query = select(t.c.id, t.c.state, t.c.claimed_at).where(t.c.id.in_(message_ids))
-        found = {row.id: row for row in conn.execute(query)}
-        outcomes: dict[str, Claim] = {}
-        for message_id in message_ids:
-            row = found.get(message_id)
-            if row is None:  # purged between the two statements: claim again next time
-                outcomes[message_id] = Claim.BUSY
-            elif row.state == DONE and row.claimed_at > now - self._ttl:
-                outcomes[message_id] = Claim.DUPLICATE
-            elif row.state == PENDING and row.claimed_at > now - self._stale_after:
-                outcomes[message_id] = Claim.BUSY
-            else:
-                taken = conn.execute(
-                    update(t)
-                    .where(and_(t.c.id == message_id, t.c.claimed_at == row.claimed_at))
-                    .values(state=PENDING, claimed_at=now, expires_at=now + self._ttl)
-                )
-                outcomes[message_id] = Claim.OWNED if taken.rowcount == 1 else Claim.BUSY
-        return outcomes
 
     async def purge_expired(self, batch: int = 5000) -> int:
         """Delete up to `batch` expired rows; returns how many."""

@@ -24,6 +24,7 @@ redeliveries; a failed one (dead-lettered) may be claimed again, so a replay ret
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +56,7 @@ __all__ = [
     "Spent",
     "Who",
     "month_of",
+    "write_customer_actions",
 ]
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -63,12 +65,52 @@ _FINAL = {"sent": SENT, "rejected": REJECTED, "failed": FAILED}
 _WHO = ["platform", "account", "customer"]
 
 
-_Action = tuple[str, str, str, float]  # platform, account, customer, epoch seconds
+# platform, account, customer, epoch seconds, and the account's window rule:
+# reset_count_on_action, window_seconds
+_Action = tuple[str, str, str, float, bool, float]
 
 
 def month_of(ts: float) -> str:
     """The calendar month of an epoch time in Asia/Shanghai, as ``YYYY-MM``."""
     return datetime.fromtimestamp(ts, SHANGHAI).strftime("%Y-%m")
+
+
+def write_customer_actions(conn: Connection, actions: Sequence[_Action]) -> None:
+    """Customer actions (`OutboundStore.customer_action`), in the caller's transaction: one upsert
+    per run of customers under the same window rule. Synchronous and module-level: it rides in
+    the dedup flush, which may run in the store's writer process (`gateway.store.writer`).
+
+    Rows are written in key order, so concurrent transactions (gateway workers sharing
+    PostgreSQL) lock the windows they share in the same order instead of deadlocking."""
+    dialect = conn.dialect.name
+    for (reset, window), run in itertools.groupby(sorted(actions), key=_rule_of):
+        rows = [
+            {"platform": platform, "account": account, "customer": customer,
+             "last_action_at": ts, "count_since": ts, "replies": 0}
+            for platform, account, customer, ts, _reset, _window in run
+        ]  # fmt: skip
+        conn.execute(_action_statement(dialect, reset, window), rows)
+
+
+def _rule_of(action: _Action) -> tuple[bool, float]:
+    return action[4], action[5]
+
+
+@functools.cache
+def _action_statement(dialect: str, reset_count_on_action: bool, window_s: float) -> Executable:
+    """The window upsert of one rule (built once per dialect and rule: a handful)."""
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(ww)
+    new, last = insert.excluded.last_action_at, ww.c.last_action_at
+    later = new > last
+    starts = later if reset_count_on_action else new >= last + window_s
+    return insert.on_conflict_do_update(
+        index_elements=_WHO,
+        set_={
+            "replies": case((starts, 0), else_=ww.c.replies),
+            "count_since": case((starts, new), else_=ww.c.count_since),
+            "last_action_at": case((later, new), else_=last),
+        },
+    )
 
 
 class Spent(enum.Enum):
@@ -148,7 +190,6 @@ class OutboundStore:
         self._clock = clock
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._actions = GroupCommit(self._write_actions, "outbound-actions")
-        self._action_statements: dict[tuple[bool, float], Executable] = {}
 
     async def claim(self, request_id: str) -> RequestClaim:
         """OWNED (send it), DUPLICATE (finished: its receipt) or BUSY (another sender has it)."""
@@ -211,51 +252,18 @@ class OutboundStore:
     ) -> tuple[Rider, _Action]:
         """`record_customer_action` as a write that rides in another transaction (the dedup
         claim of the message: `gateway.store.dedup.DedupStore.claim`). Idempotent: the same
-        action twice leaves the window as once."""
+        action twice leaves the window as once. The account's window rule is looked up here, so
+        the write itself needs nothing but its items (it may run in the store's writer process,
+        `gateway.store.writer`)."""
         platform = str(getattr(platform, "value", platform))  # a str-Enum member or a str
         ts = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
-        return self.write_actions_in, (platform, account, customer_id, ts)
+        rule = self._rules(platform, account)
+        reset, window = rule.reset_count_on_action, rule.window_seconds
+        return write_customer_actions, (platform, account, customer_id, ts, reset, window)
 
     async def _write_actions(self, actions: Sequence[_Action]) -> None:
         async with transaction(self._engine, "outbound customer action") as conn:
-            await conn.run_sync(self.write_actions_in, actions)
-
-    def write_actions_in(self, conn: Connection, actions: Sequence[_Action]) -> None:
-        """Customer actions, in the caller's transaction: one upsert per run of customers under
-        the same policy rule (synchronous: it rides in the dedup flush, `gateway.store.writer`).
-
-        Rows are written in key order, so concurrent transactions (gateway workers sharing
-        PostgreSQL) lock the windows they share in the same order instead of deadlocking."""
-        for (reset, window), run in itertools.groupby(sorted(actions), key=self._rule_key):
-            rows = [
-                {"platform": platform, "account": account, "customer": customer,
-                 "last_action_at": ts, "count_since": ts, "replies": 0}
-                for platform, account, customer, ts in run
-            ]  # fmt: skip
-            conn.execute(self._action_statement(reset, window), rows)
-
-    def _rule_key(self, action: _Action) -> tuple[bool, float]:
-        """What decides the upsert of an action: its account's window rule."""
-        rule = self._rules(action[0], action[1])
-        return rule.reset_count_on_action, rule.window_seconds
-
-    def _action_statement(self, reset_count_on_action: bool, window_seconds: float) -> Executable:
-        key = (reset_count_on_action, window_seconds)
-        stmt = self._action_statements.get(key)
-        if stmt is None:
-            insert = self._insert(ww)
-            new, last = insert.excluded.last_action_at, ww.c.last_action_at
-            later = new > last
-            starts = later if reset_count_on_action else new >= last + window_seconds
-            stmt = self._action_statements[key] = insert.on_conflict_do_update(
-                index_elements=_WHO,
-                set_={
-                    "replies": case((starts, 0), else_=ww.c.replies),
-                    "count_since": case((starts, new), else_=ww.c.count_since),
-                    "last_action_at": case((later, new), else_=last),
-                },
-            )
-        return stmt
+            await conn.run_sync(write_customer_actions, actions)
 
     async def take_reply(self, who: Who, rule: QuotaRule, now: float) -> Allowance | Spent:
         """One reply of the customer's open window, or why not."""

@@ -22,7 +22,7 @@ from gateway.store.schema import records as r
 from gateway.store.stats import CHANGE_COLUMNS, Change, queue_changes
 from gateway.store.tx import transaction
 
-__all__ = ["RecordQuery", "RecordsStore", "StatusUpdate"]
+__all__ = ["RecordQuery", "RecordsStore", "StatusUpdate", "write_records"]
 
 _IDENTITY = ["direction", "message_id"]
 # What an outbound request fills in on a record its receipt created first (with blanks).
@@ -51,69 +51,76 @@ class RecordQuery:
     limit: int = 100
 
 
+# The inbound rows' insert, by whether the dialect is PostgreSQL: one prebuilt statement each.
+_INSERT_INBOUND = (
+    sqlite_insert(r).on_conflict_do_nothing(index_elements=_IDENTITY),
+    pg_insert(r).on_conflict_do_nothing(index_elements=_IDENTITY),
+)
+
+
+def write_records(
+    conn: Connection,
+    rows: Sequence[dict[str, Any]],
+    updates: Sequence[StatusUpdate] = (),
+) -> None:
+    """`RecordsStore.write` in the caller's transaction. Synchronous and module-level: the webhook
+    path's inbound records ride in the dedup flush (`gateway.recorder.InboundRecords`), which may
+    run in the store's writer process (`gateway.store.writer`)."""
+    postgres = conn.dialect.name == "postgresql"
+    insert = pg_insert if postgres else sqlite_insert
+    changes: list[Change] = []
+    inbound = [row for row in rows if row["direction"] != "out"]
+    if inbound:  # one prebuilt statement, many parameter sets
+        conn.execute(_INSERT_INBOUND[postgres], inbound)
+        changes.extend(Change.of(row) for row in inbound)
+    for row in rows:
+        if row["direction"] != "out":
+            continue
+        stmt = insert(r).values(**row)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=_IDENTITY,
+            set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
+        ).returning(*CHANGE_COLUMNS)
+        changes.extend(Change.of(done) for done in conn.execute(upsert))
+    for up in updates:
+        updated = (
+            conn.execute(
+                update(r)
+                .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
+                .values(status=up.status, reason=up.reason)
+                .returning(*CHANGE_COLUMNS)
+            )
+        ).all()
+        changes.extend(Change.of(done) for done in updated)
+        if not updated:  # the receipt came first: keep the outcome for the request
+            conn.execute(
+                insert(r)
+                .values(
+                    direction="out",
+                    message_id=up.message_id,
+                    platform="",
+                    account="",
+                    customer="",
+                    kind="unknown",
+                    status=up.status,
+                    reason=up.reason,
+                    at=up.at,
+                )
+                .on_conflict_do_nothing(index_elements=_IDENTITY)
+            )
+    queue_changes(conn, changes)
+
+
 class RecordsStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        self._insert_inbound = self._insert(r).on_conflict_do_nothing(index_elements=_IDENTITY)
 
     async def write(self, rows: Sequence[dict[str, Any]], updates: Sequence[StatusUpdate]) -> None:
         """Insert records (a repeated one is ignored; an outbound request completes a record a
         receipt created first) and apply outcomes, in one transaction that also queues the
         changes for the stats rollup."""
         async with transaction(self._engine, "records write") as conn:
-            await conn.run_sync(self.write_in, rows, updates)
-
-    def write_in(
-        self,
-        conn: Connection,
-        rows: Sequence[dict[str, Any]],
-        updates: Sequence[StatusUpdate] = (),
-    ) -> None:
-        """`write` in the caller's transaction (the webhook path's inbound records ride in the
-        dedup flush: `gateway.recorder.InboundRecords`); synchronous, so it also runs whole in the
-        store's writer (`gateway.store.writer`)."""
-        changes: list[Change] = []
-        inbound = [row for row in rows if row["direction"] != "out"]
-        if inbound:  # one prebuilt statement, many parameter sets
-            conn.execute(self._insert_inbound, inbound)
-            changes.extend(Change.of(row) for row in inbound)
-        for row in rows:
-            if row["direction"] != "out":
-                continue
-            stmt = self._insert(r).values(**row)
-            upsert = stmt.on_conflict_do_update(
-                index_elements=_IDENTITY,
-                set_={k: stmt.excluded[k] for k in _COMPLETED_BY_REQUEST},
-            ).returning(*CHANGE_COLUMNS)
-            changes.extend(Change.of(done) for done in conn.execute(upsert))
-        for up in updates:
-            updated = (
-                conn.execute(
-                    update(r)
-                    .where(and_(r.c.direction == "out", r.c.message_id == up.message_id))
-                    .values(status=up.status, reason=up.reason)
-                    .returning(*CHANGE_COLUMNS)
-                )
-            ).all()
-            changes.extend(Change.of(done) for done in updated)
-            if not updated:  # the receipt came first: keep the outcome for the request
-                conn.execute(
-                    self._insert(r)
-                    .values(
-                        direction="out",
-                        message_id=up.message_id,
-                        platform="",
-                        account="",
-                        customer="",
-                        kind="unknown",
-                        status=up.status,
-                        reason=up.reason,
-                        at=up.at,
-                    )
-                    .on_conflict_do_nothing(index_elements=_IDENTITY)
-                )
-        queue_changes(conn, changes)
+            await conn.run_sync(write_records, rows, updates)
 
     async def list(self, query: RecordQuery) -> list[dict[str, Any]]:
         """Records newest first; `after_seq` continues a previous page."""

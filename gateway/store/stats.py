@@ -134,7 +134,7 @@ CHANGE_COLUMNS = (
 _QUEUE = insert(sp)  # one prebuilt statement, executed with many parameter sets
 _CATCH_UP_BATCH = 50_000  # queued changes read at once: each affected row is recomputed once
 # Rollup rows recomputed per transaction (≈ 7–15 ms), and a pause after each: the webhook path's
-# dedup flushes wait behind each of these transactions (on SQLite in the same writer thread) —
+# dedup flushes wait behind each of these transactions (on SQLite in the same writer process) —
 # short ones and a gap keep that wait short (a soak with 50 rows per transaction and no gap saw
 # p99 grow from 0.3 to 1.6 s as conversations grew).
 _KEYS_PER_TX = 10
@@ -386,7 +386,7 @@ class _Row:
 class StatsStore:
     def __init__(self, engine: AsyncEngine, *, writer: Writer | None = None) -> None:
         """`writer`: the catch-up's write transactions go through it — the same SQLite writer
-        thread as the webhook path's dedup flushes, so they take turns instead of waking each
+        process as the webhook path's dedup flushes, so they take turns instead of waking each
         other from SQLite's busy handler (whose growing sleeps starved the flushes for up to a
         second while a catch-up ran: bench/results/2026-12-07-hotpath.md)."""
         self._engine = engine

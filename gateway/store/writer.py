@@ -2,37 +2,43 @@
 
 Through aiosqlite every statement costs three or four trips between the event loop and the
 connection's thread (cursor, execute, fetch, close), and each waits for a turn of a busy loop: a
-dedup flush of five statements took about ten trips and 1.4 ms of CPU. `SqliteWriter` runs the
-transaction in one dedicated thread on a synchronous connection to the same database file: one
-trip per transaction (bench/results/2026-12-07-hotpath.md, third round). `LoopWriter` runs the same
-function through `AsyncConnection.run_sync` — PostgreSQL (asyncpg has no thread to hop to) and
-in-memory SQLite (a second connection would open a different, empty database).
+dedup flush of five statements took about ten trips and 1.4 ms of CPU. `ProcessWriter` runs the
+transaction on a synchronous connection to the same database file in a process of its own
+(`gateway.store.writer_process`): one trip per transaction, and none of the GIL contention of
+the dedicated thread it replaced (bench/results/2026-12-07-hotpath.md, third and fifth rounds).
+`LoopWriter` runs the same function through `AsyncConnection.run_sync` — PostgreSQL (asyncpg has
+no thread to hop to) and in-memory SQLite (another process would open a different, empty
+database).
 
 The function gets a SQLAlchemy `Connection` inside a transaction that commits when it returns
-and rolls back when it raises; errors surface as in `gateway.store.tx.store_errors`. It may run
-more than once: on PostgreSQL a transaction that loses a deadlock or a serialization conflict to
-another gateway process is rolled back by the server and run again (up to three times), so it
-must depend only on its arguments and the database.
+and rolls back when it raises; errors surface as in `gateway.store.tx.store_errors`. It must be
+picklable — a module-level function, or a `functools.partial` of one with picklable arguments —
+and depend only on its arguments and the database: it may run in another process, and on
+PostgreSQL a transaction that loses a deadlock or a serialization conflict to another gateway
+process is rolled back by the server and run again (up to three times).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
+import pickle
+import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, cast
 
 import structlog
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.errors import StoreError
-from gateway.store.engine import SQLITE_LOCK_TIMEOUT, sqlite_pragmas
-from gateway.store.tx import store_errors, transaction
+from gateway.store.tx import transaction
+from gateway.store.writer_process import HEADER as _HEADER
 
-__all__ = ["LoopWriter", "SqliteWriter", "Writer", "writer_for"]
+__all__ = ["LoopWriter", "ProcessWriter", "Writer", "writer_for"]
 
 log = structlog.get_logger("gateway.store")
 
@@ -42,6 +48,7 @@ T = TypeVar("T")
 # succeed: deadlock_detected, serialization_failure.
 _TRANSIENT = frozenset({"40P01", "40001"})
 _ATTEMPTS = 3
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding `gateway`
 
 
 def _transient(exc: StoreError) -> str | None:
@@ -54,17 +61,19 @@ def _transient(exc: StoreError) -> str | None:
 
 
 class Writer(Protocol):
+    async def start(self) -> None: ...
+
     async def run(self, what: str, write: Callable[[Connection], T]) -> T: ...
 
     async def close(self) -> None: ...
 
 
 def writer_for(engine: AsyncEngine) -> Writer:
-    """A `SqliteWriter` for a SQLite database file, else a `LoopWriter`."""
+    """A `ProcessWriter` for a SQLite database file, else a `LoopWriter`."""
     url = engine.url
     in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
     if url.get_backend_name() == "sqlite" and not in_memory:
-        return SqliteWriter(engine)
+        return ProcessWriter(engine)
     return LoopWriter(engine)
 
 
@@ -73,6 +82,9 @@ class LoopWriter:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    async def start(self) -> None:
+        return None
 
     async def run(self, what: str, write: Callable[[Connection], T]) -> T:
         attempt = 1
@@ -91,34 +103,128 @@ class LoopWriter:
         return None
 
 
-class SqliteWriter:
-    """One thread, one synchronous connection (the same pragmas as the engine's)."""
+class ProcessWriter:
+    """One child process (`gateway.store.writer_process`) with one synchronous connection, the
+    transactions sent to it over a pipe and answered in order.
+
+    The process starts with `start` (or the first `run`); if it dies, the writes waiting for it
+    fail with `StoreError` (they may or may not have committed) and the next `run` starts a new
+    one. A `write` must be picklable: a module-level function, or a `functools.partial` of one
+    with picklable arguments."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self._sync: Engine = create_engine(
-            engine.url.set(drivername="sqlite"),
-            connect_args={"timeout": SQLITE_LOCK_TIMEOUT, "check_same_thread": False},
-            pool_size=1,
-            max_overflow=0,
-        )
-        event.listen(self._sync, "connect", sqlite_pragmas)
-        # The thread starts with the first write; nothing runs here until then.
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._url = engine.url.set(drivername="sqlite").render_as_string(hide_password=False)
+        self._child: _Child | None = None
+        self._starting = asyncio.Lock()
         self._closed = False
 
-    async def run(self, what: str, write: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._in_transaction, what, write)
+    async def start(self) -> None:
+        await self._running()
 
-    def _in_transaction(self, what: str, write: Callable[[Connection], T]) -> T:
-        with store_errors(what), self._sync.begin() as conn:
-            return write(conn)
+    async def run(self, what: str, write: Callable[[Connection], T]) -> T:
+        frame = pickle.dumps((what, write), protocol=pickle.HIGHEST_PROTOCOL)
+        child = await self._running()
+        ok, value = await child.send(frame)
+        if not ok:
+            raise value
+        return cast(T, value)
+
+    async def _running(self) -> _Child:
+        if self._closed:
+            raise StoreError("the store writer is closed")
+        child = self._child
+        if child is not None and child.alive:
+            return child
+        async with self._starting:
+            if self._child is None or not self._child.alive:
+                if self._child is not None:
+                    log.warning("store.writer_restarted", exit_code=self._child.exit_code)
+                self._child = await _Child.spawn(self._url)
+            return self._child
 
     async def close(self) -> None:
-        """Finish what was submitted, close the connection, stop the thread."""
+        """Let the process answer what was sent, then end it (its input closed)."""
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._sync.dispose)
-        await loop.run_in_executor(None, self._thread.shutdown)
+        if self._child is not None:
+            await self._child.close()
+
+
+class _Child:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self._proc = proc
+        self._stdin = proc.stdin
+        self._stdout = proc.stdout
+        self._waiting: collections.deque[asyncio.Future[tuple[bool, Any]]] = collections.deque()
+        self._reader = asyncio.create_task(self._read_answers(), name="store-writer-answers")
+        self.alive = True
+
+    @classmethod
+    async def spawn(cls, url: str) -> _Child:
+        env = dict(os.environ)
+        # The child imports the writes' modules from where this process has them.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (_SOURCE_ROOT, env.get("PYTHONPATH"))))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway.store.writer_process", url,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            )  # fmt: skip
+        except OSError as exc:
+            raise StoreError(f"store writer could not start: {type(exc).__name__}") from exc
+        return cls(proc)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._proc.returncode
+
+    async def send(self, frame: bytes) -> tuple[bool, Any]:
+        if not self.alive:
+            raise StoreError("store write failed: the writer process exited")
+        answered: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(answered)
+        try:
+            self._stdin.write(_HEADER.pack(len(frame)) + frame)
+            await self._stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:  # the pipe is closed: the process died
+            self._gone()
+            raise StoreError("store write failed: the writer process exited") from exc
+        return await asyncio.shield(answered)
+
+    async def _read_answers(self) -> None:
+        try:
+            while True:
+                size = _HEADER.unpack(await self._stdout.readexactly(_HEADER.size))[0]
+                reply = pickle.loads(await self._stdout.readexactly(size))  # noqa: S301 — own child
+                answered = self._waiting.popleft()
+                if not answered.done():
+                    answered.set_result(reply)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # its output ended: the process is gone
+        finally:
+            self._gone()
+
+    def _gone(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        error = StoreError("store write failed: the writer process exited")
+        while self._waiting:
+            answered = self._waiting.popleft()
+            if not answered.done():
+                answered.set_exception(error)
+        if self._proc.returncode is None and not self._stdin.is_closing():
+            log.error("store.writer_lost")
+
+    async def close(self, timeout: float = 30.0) -> None:
+        if not self._stdin.is_closing():
+            self._stdin.close()  # end of input: the process answers what it read, then exits
+        try:
+            async with asyncio.timeout(timeout):
+                await self._reader
+                await self._proc.wait()
+        except TimeoutError:
+            log.error("store.writer_killed", after_s=timeout)
+            self._proc.kill()
+            await self._proc.wait()

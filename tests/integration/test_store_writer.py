@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import random
+import signal
+import sys
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from structlog.testing import capture_logs
 from gateway.errors import StoreError
 from gateway.store.dedup import Claim, DedupStore
 from gateway.store.engine import POOLED_PAGE_CACHE_KIB, create_engine
-from gateway.store.writer import LoopWriter, SqliteWriter, writer_for
+from gateway.store.writer import LoopWriter, ProcessWriter, writer_for
 
 pytestmark = [pytest.mark.postgres]
 
@@ -33,17 +36,47 @@ _INSERT = text(
 )
 
 
-def _insert(message_id: str) -> Callable[[Connection], None]:
-    def write(conn: Connection) -> None:
-        conn.execute(_INSERT, {"i": message_id})
+# The writes are module-level functions (partials of them): the SQLite writer runs them in its
+# own process.
+def _insert_id(message_id: str, conn: Connection) -> None:
+    conn.execute(_INSERT, {"i": message_id})
 
-    return write
+
+def _insert(message_id: str) -> functools.partial[None]:
+    return functools.partial(_insert_id, message_id)
+
+
+def _insert_then_fail(message_id: str, conn: Connection) -> None:
+    _insert_id(message_id, conn)
+    raise ValueError("a bug in the write")
+
+
+def _broken_sql(conn: Connection) -> None:
+    conn.execute(text("SELECT * FROM no_such_table"))
+
+
+def _pid(conn: Connection) -> int:
+    return os.getpid()
+
+
+def _pid_rider(conn: Connection, items: list[int]) -> None:
+    """A dedup flush rider that leaves the pid and thread of whoever ran it in the table."""
+    where = f"{os.getpid()}/{threading.current_thread().name}"
+    conn.execute(_INSERT, {"i": f"ran:{where}:{items[0]}"})
+
+
+def _pragma(name: str, conn: Connection) -> object:
+    return conn.execute(text(f"PRAGMA {name}")).scalar()
+
+
+def _exit_now(conn: Connection) -> None:
+    os._exit(3)  # the writer process dies in the middle of a transaction
 
 
 async def test_writer_kind_follows_the_database(engine: AsyncEngine) -> None:
     writer = writer_for(engine)
     try:
-        expected = SqliteWriter if engine.dialect.name == "sqlite" else LoopWriter
+        expected = ProcessWriter if engine.dialect.name == "sqlite" else LoopWriter
         assert type(writer) is expected
     finally:
         await writer.close()
@@ -59,21 +92,12 @@ async def test_commits_on_return_rolls_back_on_error(engine: AsyncEngine) -> Non
     writer = writer_for(engine)
     try:
         await writer.run("test write", _insert("w1"))
-
-        def then_fail(conn: Connection) -> None:
-            _insert("w2")(conn)
-            raise ValueError("a bug in the write")
-
         with pytest.raises(ValueError, match="a bug"):
-            await writer.run("test write", then_fail)
+            await writer.run("test write", functools.partial(_insert_then_fail, "w2"))
         with pytest.raises(IntegrityError):  # constraint errors pass through for the caller
             await writer.run("test write", _insert("w1"))
-
-        def broken_sql(conn: Connection) -> None:
-            conn.execute(text("SELECT * FROM no_such_table"))
-
         with pytest.raises(StoreError, match="test read failed"):
-            await writer.run("test read", broken_sql)
+            await writer.run("test read", _broken_sql)
         assert await writer.run("count", _count) == 1  # w1 only: w2 was rolled back
     finally:
         await writer.close()
@@ -82,28 +106,30 @@ async def test_commits_on_return_rolls_back_on_error(engine: AsyncEngine) -> Non
 
 async def test_dedup_flush_runs_whole_in_the_writer(engine: AsyncEngine) -> None:
     """With the gateway's writer, on a SQLite file the flush (claims and riders) runs in the
-    writer thread, one trip per flush; on PostgreSQL on the event loop's thread. Many claims at
-    once share one flush."""
+    writer's process, one trip per flush; on PostgreSQL on the event loop's thread. Many claims
+    at once share one flush."""
     writer = writer_for(engine)
     store = DedupStore(engine, ttl=3600, stale_after=10, writer=writer)
-    threads: list[str] = []
-
-    def rider(conn: Connection, items: list[str]) -> None:
-        threads.append(threading.current_thread().name)
-
     try:
         outcomes = await asyncio.gather(
-            *(store.claim(f"m{i}", rider=(rider, i)) for i in range(50))
+            *(store.claim(f"m{i}", rider=(_pid_rider, i)) for i in range(50))
         )
         await store.flush()
+        writer_pid = await writer.run("pid", _pid)
     finally:
         await writer.close()
     assert set(outcomes) == {Claim.OWNED}
+    async with engine.connect() as conn:
+        query = text("SELECT id FROM callback_dedup WHERE id LIKE 'ran:%'")
+        ran = [row.id for row in await conn.execute(query)]
+    places = {name.split(":")[1] for name in ran}
     if engine.dialect.name == "sqlite":
-        assert threads and all(name.startswith("sqlite-writer") for name in threads)
+        assert writer_pid != os.getpid()
+        assert places == {f"{writer_pid}/MainThread"}
     else:
-        assert threads and set(threads) == {threading.main_thread().name}
-    assert len(threads) <= 2  # the first claim's flush, then everything that queued behind it
+        assert places == {f"{os.getpid()}/{threading.main_thread().name}"}
+    # one rider row per flush: the first claim's, then everything that queued behind it
+    assert 1 <= len(ran) <= 2
 
 
 _DEADLOCK_ONCE = text("DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '40P01'; END $$")
@@ -135,7 +161,7 @@ async def test_a_transaction_lost_to_a_deadlock_runs_again(postgres_url: str) ->
         with pytest.raises(StoreError, match="test write failed: DBAPIError"):
             await writer.run("test write", always)  # three times, then given up
         with pytest.raises(StoreError):  # anything else is not run again
-            await writer.run("test write", lambda conn: conn.execute(text("SELECT nope")))
+            await writer.run("test write", _broken_sql)
     finally:
         await engine.dispose()
 
@@ -193,7 +219,129 @@ async def test_pooled_connections_keep_a_small_page_cache_and_the_writer_the_def
     try:
         async with engine.connect() as conn:
             assert (await conn.execute(pragma)).scalar() == -POOLED_PAGE_CACHE_KIB
-        assert await writer.run("pragma", lambda conn: conn.execute(pragma).scalar()) == -2000
+        assert await writer.run("pragma", functools.partial(_pragma, "cache_size")) == -2000
     finally:
         await writer.close()
         await engine.dispose()
+
+
+# The SQLite writer's process (gateway.store.writer_process).
+
+
+async def _sqlite_writer(tmp_path: Path) -> tuple[AsyncEngine, ProcessWriter]:
+    from gateway.store.engine import migrate
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
+    await migrate(engine)
+    writer = writer_for(engine)
+    assert isinstance(writer, ProcessWriter)
+    return engine, writer
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie still answers kill(0)
+        return stat.read().split(")")[-1].split()[0] == "Z"
+
+
+async def test_a_dead_writer_process_fails_its_writes_and_the_next_write_starts_another(
+    tmp_path: Path,
+) -> None:
+    engine, writer = await _sqlite_writer(tmp_path)
+    try:
+        first = await writer.run("pid", _pid)
+        with capture_logs() as logs:
+            with pytest.raises(StoreError, match="writer process exited"):
+                await writer.run("test write", functools.partial(_insert_then_exit, "lost"))
+            second = await writer.run("pid", _pid)
+        assert second not in (first, os.getpid())
+        assert [e["event"] for e in logs if e["event"].startswith("store.")] == [
+            "store.writer_restarted"
+        ]
+        assert await writer.run("count", _count) == 0  # the dying transaction did not commit
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
+def _insert_then_exit(message_id: str, conn: Connection) -> None:
+    _insert_id(message_id, conn)
+    _exit_now(conn)
+
+
+async def test_the_writer_process_ignores_termination_signals_and_ends_with_its_input(
+    tmp_path: Path,
+) -> None:
+    """A terminal's Ctrl-C or a service manager's SIGTERM reaches the whole process group: the
+    writer keeps serving the gateway's last flush, and exits when the gateway closes it."""
+    engine, writer = await _sqlite_writer(tmp_path)
+    try:
+        pid = await writer.run("pid", _pid)
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        await writer.run("test write", _insert("after the signals"))
+        sent = asyncio.gather(*(writer.run("test write", _insert(f"q{i}")) for i in range(20)))
+        await asyncio.sleep(0)  # sent, not yet answered
+        await writer.close()
+        await sent  # what was sent before the close is answered
+        assert _gone(pid)
+        with pytest.raises(StoreError, match="closed"):
+            await writer.run("count", _count)
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM callback_dedup"))).scalar() == 21
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
+async def test_a_write_that_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
+    engine, writer = await _sqlite_writer(tmp_path)
+    try:
+        pid = await writer.run("pid", _pid)
+        closure = 1
+
+        def local(conn: Connection) -> int:  # not picklable: a function inside a function
+            return closure
+
+        with pytest.raises(AttributeError, match="local"):
+            await writer.run("test write", local)
+        assert await writer.run("pid", _pid) == pid
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
+_ORPHAN = """
+import asyncio, os, sys
+from gateway.store.engine import create_engine
+from gateway.store.writer import writer_for
+from tests.integration.test_store_writer import _pid
+
+async def main():
+    writer = writer_for(create_engine(sys.argv[1]))
+    print(await writer.run("pid", _pid), flush=True)
+    os._exit(0)  # no close: the gateway process dies
+
+asyncio.run(main())
+"""
+
+
+_REPO = str(Path(__file__).resolve().parents[2])
+
+
+async def test_the_writer_process_exits_when_its_gateway_dies(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _ORPHAN, f"sqlite+aiosqlite:///{tmp_path / 'orphan.db'}",
+        stdout=asyncio.subprocess.PIPE, cwd=_REPO,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    pid = int(out)
+    for _ in range(100):
+        if _gone(pid):
+            break
+        await asyncio.sleep(0.05)
+    assert _gone(pid)
