@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -86,6 +86,11 @@ def _name(write: Rider) -> str:
     return str(getattr(write, "__qualname__", write))
 
 
+# Prebuilt statements (building one and its cache key per flush cost more than running it).
+_MARK_DONE = update(t).where(t.c.id.in_(bindparam("ids", expanding=True))).values(state=DONE)
+_EXISTING = select(t.c.id, t.c.state, t.c.claimed_at).where(
+    t.c.id.in_(bindparam("ids", expanding=True))
+)
 # The claims' insert, by whether the dialect is PostgreSQL: one prebuilt statement each.
 _CLAIM = tuple(
     insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
@@ -106,7 +111,7 @@ def _write_flush(
     arguments: the store's writer may run it in its own process (`gateway.store.writer`)."""
     outcomes: dict[str, Claim] = {}
     if marks:
-        conn.execute(update(t).where(t.c.id.in_(marks)).values(state=DONE))
+        conn.execute(_MARK_DONE, {"ids": marks})
     claim = _CLAIM[conn.dialect.name == "postgresql"]
     claims = sorted(claims)  # key order: workers sharing PostgreSQL lock in the same order
     for start in range(0, len(claims), _BATCH):
@@ -128,8 +133,7 @@ def _arbitrate(
     conn: Connection, message_ids: list[str], now: float, ttl: float, stale_after: float
 ) -> dict[str, Claim]:
     """Ids whose row exists: duplicate, busy, or a stale claim to take over."""
-    query = select(t.c.id, t.c.state, t.c.claimed_at).where(t.c.id.in_(message_ids))
-    found = {row.id: row for row in conn.execute(query)}
+    found = {row.id: row for row in conn.execute(_EXISTING, {"ids": message_ids})}
     outcomes: dict[str, Claim] = {}
     for message_id in message_ids:
         row = found.get(message_id)
