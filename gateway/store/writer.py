@@ -49,6 +49,7 @@ T = TypeVar("T")
 _TRANSIENT = frozenset({"40P01", "40001"})
 _ATTEMPTS = 3
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding `gateway`
+_RESTART_AFTER = 1.0  # seconds: a writer process is not started again sooner after the last
 
 
 def _transient(exc: StoreError) -> str | None:
@@ -109,13 +110,17 @@ class ProcessWriter:
 
     The process starts with `start` (or the first `run`); if it dies, the writes waiting for it
     fail with `StoreError` (they may or may not have committed) and the next `run` starts a new
-    one. A `write` must be picklable: a module-level function, or a `functools.partial` of one
-    with picklable arguments."""
+    one — unless the last one died before answering anything: then not within a second of its
+    start (a process that dies as it starts is not started again for every flush). A `write`
+    must be picklable: a module-level function, or a `functools.partial` of one with picklable
+    arguments."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, restart_after: float = _RESTART_AFTER) -> None:
         self._url = engine.url.set(drivername="sqlite").render_as_string(hide_password=False)
+        self._restart_after = restart_after
         self._child: _Child | None = None
         self._starting = asyncio.Lock()
+        self._started_at = 0.0  # loop time of the last start
         self._closed = False
 
     async def start(self) -> None:
@@ -137,9 +142,14 @@ class ProcessWriter:
             return child
         async with self._starting:
             if self._child is None or not self._child.alive:
+                now = asyncio.get_running_loop().time()
                 if self._child is not None:
+                    if not self._child.answered and now - self._started_at < self._restart_after:
+                        # it died before answering anything: not started again for every write
+                        raise StoreError("store write failed: the writer process keeps exiting")
                     log.warning("store.writer_restarted", exit_code=self._child.exit_code)
                 self._child = await _Child.spawn(self._url)
+                self._started_at = now
             return self._child
 
     async def close(self) -> None:
@@ -160,6 +170,7 @@ class _Child:
         self._waiting: collections.deque[asyncio.Future[tuple[bool, Any]]] = collections.deque()
         self._reader = asyncio.create_task(self._read_answers(), name="store-writer-answers")
         self.alive = True
+        self.answered = 0
 
     @classmethod
     async def spawn(cls, url: str) -> _Child:
@@ -189,6 +200,7 @@ class _Child:
             await self._stdin.drain()
         except (ConnectionError, RuntimeError) as exc:  # the pipe is closed: the process died
             self._gone()
+            answered.exception()  # failed by `_gone`; raised here instead
             raise StoreError("store write failed: the writer process exited") from exc
         return await asyncio.shield(answered)
 
@@ -196,8 +208,13 @@ class _Child:
         try:
             while True:
                 size = _HEADER.unpack(await self._stdout.readexactly(_HEADER.size))[0]
-                reply = pickle.loads(await self._stdout.readexactly(size))  # noqa: S301 — own child
+                frame = await self._stdout.readexactly(size)
                 answered = self._waiting.popleft()
+                self.answered += 1
+                try:
+                    reply = pickle.loads(frame)  # noqa: S301 — from its own child, over its pipe
+                except Exception as exc:  # e.g. an exception class that cannot be rebuilt here
+                    reply = (False, StoreError(f"store write failed: {type(exc).__name__}"))
                 if not answered.done():
                     answered.set_result(reply)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -216,6 +233,7 @@ class _Child:
                 answered.set_exception(error)
         if self._proc.returncode is None and not self._stdin.is_closing():
             log.error("store.writer_lost")
+            self._stdin.close()  # a process still running ends at the end of its input
 
     async def close(self, timeout: float = 30.0) -> None:
         if not self._stdin.is_closing():

@@ -69,6 +69,17 @@ def _pragma(name: str, conn: Connection) -> object:
     return conn.execute(text(f"PRAGMA {name}")).scalar()
 
 
+class _TwoPartError(Exception):
+    """Pickles, but does not unpickle: its args hold one joined string, its __init__ wants two."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(first + second)
+
+
+def _raise_two_part(conn: Connection) -> None:
+    raise _TwoPartError("un", "rebuildable")
+
+
 def _exit_now(conn: Connection) -> None:
     os._exit(3)  # the writer process dies in the middle of a transaction
 
@@ -228,14 +239,14 @@ async def test_pooled_connections_keep_a_small_page_cache_and_the_writer_the_def
 # The SQLite writer's process (gateway.store.writer_process).
 
 
-async def _sqlite_writer(tmp_path: Path) -> tuple[AsyncEngine, ProcessWriter]:
+async def _sqlite_writer(
+    tmp_path: Path, restart_after: float = 1.0
+) -> tuple[AsyncEngine, ProcessWriter]:
     from gateway.store.engine import migrate
 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
     await migrate(engine)
-    writer = writer_for(engine)
-    assert isinstance(writer, ProcessWriter)
-    return engine, writer
+    return engine, ProcessWriter(engine, restart_after=restart_after)
 
 
 def _gone(pid: int) -> bool:
@@ -250,17 +261,26 @@ def _gone(pid: int) -> bool:
 async def test_a_dead_writer_process_fails_its_writes_and_the_next_write_starts_another(
     tmp_path: Path,
 ) -> None:
-    engine, writer = await _sqlite_writer(tmp_path)
+    engine, writer = await _sqlite_writer(tmp_path, restart_after=1.5)
     try:
         first = await writer.run("pid", _pid)
         with capture_logs() as logs:
             with pytest.raises(StoreError, match="writer process exited"):
                 await writer.run("test write", functools.partial(_insert_then_exit, "lost"))
-            second = await writer.run("pid", _pid)
-        assert second not in (first, os.getpid())
+            second = await writer.run("pid", _pid)  # started at once: the first had served
+            with pytest.raises(StoreError, match="writer process exited"):
+                await writer.run("test write", _exit_now)
+            with pytest.raises(StoreError, match="writer process exited"):
+                await writer.run("test write", _exit_now)  # a third dies before answering
+            # ... so a fourth is not started for every write, only after a pause
+            with pytest.raises(StoreError, match="keeps exiting"):
+                await writer.run("pid", _pid)
+            await asyncio.sleep(1.5)
+            fourth = await writer.run("pid", _pid)
+        assert len({first, second, fourth, os.getpid()}) == 4
         assert [e["event"] for e in logs if e["event"].startswith("store.")] == [
             "store.writer_restarted"
-        ]
+        ] * 3
         assert await writer.run("count", _count) == 0  # the dying transaction did not commit
     finally:
         await writer.close()
@@ -293,6 +313,18 @@ async def test_the_writer_process_ignores_termination_signals_and_ends_with_its_
             await writer.run("count", _count)
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM callback_dedup"))).scalar() == 21
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
+async def test_an_answer_that_cannot_be_read_fails_that_write_alone(tmp_path: Path) -> None:
+    engine, writer = await _sqlite_writer(tmp_path)
+    try:
+        pid = await writer.run("pid", _pid)
+        with pytest.raises(StoreError, match="store write failed: TypeError"):
+            await writer.run("test write", _raise_two_part)
+        assert await writer.run("pid", _pid) == pid  # the same process goes on serving
     finally:
         await writer.close()
         await engine.dispose()
