@@ -171,6 +171,7 @@ class _Child:
         self._reader = asyncio.create_task(self._read_answers(), name="store-writer-answers")
         self.alive = True
         self.answered = 0
+        self._closing = False
 
     @classmethod
     async def spawn(cls, url: str) -> _Child:
@@ -231,11 +232,12 @@ class _Child:
             answered = self._waiting.popleft()
             if not answered.done():
                 answered.set_exception(error)
-        if self._proc.returncode is None and not self._stdin.is_closing():
-            log.error("store.writer_lost")
+        if not self._closing:  # it died, or its answers could not be read
+            log.error("store.writer_lost", exit_code=self._proc.returncode)
             self._stdin.close()  # a process still running ends at the end of its input
 
     async def close(self, timeout: float = 30.0) -> None:
+        self._closing = True
         if not self._stdin.is_closing():
             self._stdin.close()  # end of input: the process answers what it read, then exits
         try:
