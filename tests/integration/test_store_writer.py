@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import random
 import signal
 import sys
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -239,14 +241,21 @@ async def test_pooled_connections_keep_a_small_page_cache_and_the_writer_the_def
 # The SQLite writer's process (gateway.store.writer_process).
 
 
+@contextlib.asynccontextmanager
 async def _sqlite_writer(
     tmp_path: Path, restart_after: float = 1.0
-) -> tuple[AsyncEngine, ProcessWriter]:
+) -> AsyncIterator[tuple[AsyncEngine, ProcessWriter]]:
+    """A migrated SQLite file and its writer process, both closed at the end."""
     from gateway.store.engine import migrate
 
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}")
-    await migrate(engine)
-    return engine, ProcessWriter(engine, restart_after=restart_after)
+    writer = ProcessWriter(engine, restart_after=restart_after)
+    try:
+        await migrate(engine)
+        yield engine, writer
+    finally:
+        await writer.close()
+        await engine.dispose()
 
 
 def _gone(pid: int) -> bool:
@@ -261,8 +270,7 @@ def _gone(pid: int) -> bool:
 async def test_a_dead_writer_process_fails_its_writes_and_the_next_write_starts_another(
     tmp_path: Path,
 ) -> None:
-    engine, writer = await _sqlite_writer(tmp_path, restart_after=1.5)
-    try:
+    async with _sqlite_writer(tmp_path, restart_after=1.5) as (_engine, writer):
         first = await writer.run("pid", _pid)
         with capture_logs() as logs:
             with pytest.raises(StoreError, match="writer process exited"):
@@ -281,9 +289,6 @@ async def test_a_dead_writer_process_fails_its_writes_and_the_next_write_starts_
         events = [e["event"] for e in logs if e["event"].startswith("store.")]
         assert events == ["store.writer_lost", "store.writer_restarted"] * 3
         assert await writer.run("count", _count) == 0  # the dying transaction did not commit
-    finally:
-        await writer.close()
-        await engine.dispose()
 
 
 def _insert_then_exit(message_id: str, conn: Connection) -> None:
@@ -296,8 +301,7 @@ async def test_the_writer_process_ignores_termination_signals_and_ends_with_its_
 ) -> None:
     """A terminal's Ctrl-C or a service manager's SIGTERM reaches the whole process group: the
     writer keeps serving the gateway's last flush, and exits when the gateway closes it."""
-    engine, writer = await _sqlite_writer(tmp_path)
-    try:
+    async with _sqlite_writer(tmp_path) as (engine, writer):
         pid = await writer.run("pid", _pid)
         os.kill(pid, signal.SIGINT)
         os.kill(pid, signal.SIGTERM)
@@ -312,26 +316,18 @@ async def test_the_writer_process_ignores_termination_signals_and_ends_with_its_
             await writer.run("count", _count)
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM callback_dedup"))).scalar() == 21
-    finally:
-        await writer.close()
-        await engine.dispose()
 
 
 async def test_an_answer_that_cannot_be_read_fails_that_write_alone(tmp_path: Path) -> None:
-    engine, writer = await _sqlite_writer(tmp_path)
-    try:
+    async with _sqlite_writer(tmp_path) as (_engine, writer):
         pid = await writer.run("pid", _pid)
         with pytest.raises(StoreError, match="store write failed: TypeError"):
             await writer.run("test write", _raise_two_part)
         assert await writer.run("pid", _pid) == pid  # the same process goes on serving
-    finally:
-        await writer.close()
-        await engine.dispose()
 
 
 async def test_a_write_that_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
-    engine, writer = await _sqlite_writer(tmp_path)
-    try:
+    async with _sqlite_writer(tmp_path) as (_engine, writer):
         pid = await writer.run("pid", _pid)
         closure = 1
 
@@ -341,9 +337,6 @@ async def test_a_write_that_cannot_be_sent_fails_alone(tmp_path: Path) -> None:
         with pytest.raises(AttributeError, match="local"):
             await writer.run("test write", local)
         assert await writer.run("pid", _pid) == pid
-    finally:
-        await writer.close()
-        await engine.dispose()
 
 
 _ORPHAN = """
