@@ -20,12 +20,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, case, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import Conflict, NotFound
+from gateway.store.engine import insert_for
 from gateway.store.schema import advisors as a
 from gateway.store.schema import bindings as b
 from gateway.store.schema import customer_handles as h
@@ -87,7 +86,7 @@ def customer_key(ref: CustomerRef) -> str:
 class BindingStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._insert = insert_for(engine.dialect.name)
 
     def _tx(self, write: bool = True) -> AbstractAsyncContextManager[AsyncConnection]:
         return transaction(self._engine, "binding store", write=write)

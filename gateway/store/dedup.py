@@ -43,13 +43,12 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from gateway.errors import StoreError
+from gateway.store.engine import insert_for
 from gateway.store.schema import callback_dedup as t
 from gateway.store.tx import transaction
 from gateway.store.writer import LoopWriter, Writer
@@ -91,11 +90,12 @@ _MARK_DONE = update(t).where(t.c.id.in_(bindparam("ids", expanding=True))).value
 _EXISTING = select(t.c.id, t.c.state, t.c.claimed_at).where(
     t.c.id.in_(bindparam("ids", expanding=True))
 )
-# The claims' insert, by whether the dialect is PostgreSQL: one prebuilt statement each.
-_CLAIM = tuple(
-    insert(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
-    for insert in (sqlite_insert, pg_insert)
-)
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Executable:
+    """The claims' insert: one prebuilt statement per dialect."""
+    return insert_for(dialect)(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
 
 
 def _write_flush(
@@ -112,7 +112,7 @@ def _write_flush(
     outcomes: dict[str, Claim] = {}
     if marks:
         conn.execute(_MARK_DONE, {"ids": marks})
-    claim = _CLAIM[conn.dialect.name == "postgresql"]
+    claim = _claim_statement(conn.dialect.name)
     claims = sorted(claims)  # key order: workers sharing PostgreSQL lock in the same order
     for start in range(0, len(claims), _BATCH):
         chunk = claims[start : start + _BATCH]

@@ -8,12 +8,14 @@ an advisory lock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -24,6 +26,7 @@ __all__ = [
     "POOLED_PAGE_CACHE_KIB",
     "SQLITE_LOCK_TIMEOUT",
     "create_engine",
+    "insert_for",
     "migrate",
     "ping",
     "sqlite_pragmas",
@@ -52,6 +55,11 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _pooled_page_cache)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def insert_for(dialect: str) -> Callable[[Table], postgresql.Insert | sqlite.Insert]:
+    """The dialect's INSERT, with its ``ON CONFLICT`` clauses: PostgreSQL's, else SQLite's."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

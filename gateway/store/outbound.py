@@ -33,13 +33,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal, Protocol
 
 from sqlalchemy import ColumnElement, Table, and_, case, delete, not_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from gateway.store.dedup import Rider
+from gateway.store.engine import insert_for
 from gateway.store.group_commit import GroupCommit
 from gateway.store.schema import outbound_requests as rq
 from gateway.store.schema import outbound_touches as tt
@@ -99,7 +98,7 @@ def _rule_of(action: _Action) -> tuple[bool, float]:
 @functools.cache
 def _action_statement(dialect: str, reset_count_on_action: bool, window_s: float) -> Executable:
     """The window upsert of one rule (built once per dialect and rule: a handful)."""
-    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(ww)
+    insert = insert_for(dialect)(ww)
     new, last = insert.excluded.last_action_at, ww.c.last_action_at
     later = new > last
     starts = later if reset_count_on_action else new >= last + window_s
@@ -188,7 +187,7 @@ class OutboundStore:
         self._ttl = request_ttl
         self._stale_after = stale_after
         self._clock = clock
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._insert = insert_for(engine.dialect.name)
         self._actions = GroupCommit(self._write_actions, "outbound-actions")
 
     async def claim(self, request_id: str) -> RequestClaim:

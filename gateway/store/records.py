@@ -7,17 +7,18 @@ Every write, receipt and purge also queues what it changed for the statistics ro
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
+from gateway.store.engine import insert_for
 from gateway.store.schema import records as r
 from gateway.store.stats import CHANGE_COLUMNS, Change, queue_changes
 from gateway.store.tx import transaction
@@ -51,11 +52,10 @@ class RecordQuery:
     limit: int = 100
 
 
-# The inbound rows' insert, by whether the dialect is PostgreSQL: one prebuilt statement each.
-_INSERT_INBOUND = (
-    sqlite_insert(r).on_conflict_do_nothing(index_elements=_IDENTITY),
-    pg_insert(r).on_conflict_do_nothing(index_elements=_IDENTITY),
-)
+@functools.cache
+def _insert_inbound(dialect: str) -> Executable:
+    """The inbound rows' insert: one prebuilt statement per dialect."""
+    return insert_for(dialect)(r).on_conflict_do_nothing(index_elements=_IDENTITY)
 
 
 def write_records(
@@ -66,12 +66,11 @@ def write_records(
     """`RecordsStore.write` in the caller's transaction. Synchronous and module-level: the webhook
     path's inbound records ride in the dedup flush (`gateway.recorder.InboundRecords`), which may
     run in the store's writer process (`gateway.store.writer`)."""
-    postgres = conn.dialect.name == "postgresql"
-    insert = pg_insert if postgres else sqlite_insert
+    insert = insert_for(conn.dialect.name)
     changes: list[Change] = []
     inbound = [row for row in rows if row["direction"] != "out"]
     if inbound:  # one prebuilt statement, many parameter sets
-        conn.execute(_INSERT_INBOUND[postgres], inbound)
+        conn.execute(_insert_inbound(conn.dialect.name), inbound)
         changes.extend(Change.of(row) for row in inbound)
     for row in rows:
         if row["direction"] != "out":

@@ -14,10 +14,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store.engine import insert_for
 from gateway.store.schema import keyword_rules as kr
 from gateway.store.schema import rules_revision as rev
 from gateway.store.schema import word_lists as wl
@@ -33,7 +32,7 @@ RulesSnapshot = tuple[int, tuple[WordList, ...], tuple[KeywordRule, ...]]
 class RulesStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._insert = insert_for(engine.dialect.name)
 
     async def revision(self) -> int:
         async with self._read() as conn:
