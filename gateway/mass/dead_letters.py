@@ -49,6 +49,9 @@ __all__ = ["DeadLetters", "Outcome", "letter_id", "origin_of"]
 
 log = structlog.get_logger("gateway.dead_letters")
 
+# Seconds a scan waits for messages a closed session is still returning to the queue, and how
+# often it asks again meanwhile.
+_REQUEUE_WAIT, _REQUEUE_POLL = 2.0, 0.02
 _MASKED_BYTES = 4096  #: masked, then cut to the preview length (a number is never cut in two)
 _DROPPED_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count", "x-kefu-")
 _SHOWN_HEADERS = (
@@ -204,16 +207,27 @@ class DeadLetters:
     async def _scan(
         self, queue: AbstractQueue, depth: int, outcome: Outcome
     ) -> AsyncIterator[AbstractIncomingMessage]:
-        """The messages present when the session began (at most `scan_limit`), unacknowledged."""
+        """The messages present when the session began (at most `scan_limit`), unacknowledged.
+
+        Messages an earlier session fetched return to the queue when its channel closes, but a
+        quorum queue takes them back asynchronously: a listing right after another could find
+        the queue empty though its depth counts them. So an empty answer before `depth`
+        messages is asked again, for up to `_REQUEUE_WAIT` seconds."""
+        loop = asyncio.get_running_loop()
         for _ in range(min(depth, self._scan_limit)):
-            try:
-                message = await queue.get(no_ack=False, fail=False, timeout=self._timeout)
-            except CONNECTION_ERRORS as exc:
-                raise BrokerUnavailable(f"cannot read {self._queue}: {type(exc).__name__}") from exc
+            give_up = loop.time() + _REQUEUE_WAIT
+            while (message := await self._get(queue)) is None and loop.time() < give_up:
+                await asyncio.sleep(_REQUEUE_POLL)
             if message is None:
                 return
             outcome.scanned += 1
             yield message
+
+    async def _get(self, queue: AbstractQueue) -> AbstractIncomingMessage | None:
+        try:
+            return await queue.get(no_ack=False, fail=False, timeout=self._timeout)
+        except CONNECTION_ERRORS as exc:
+            raise BrokerUnavailable(f"cannot read {self._queue}: {type(exc).__name__}") from exc
 
     async def _selected(
         self,
