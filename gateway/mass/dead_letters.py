@@ -49,9 +49,9 @@ __all__ = ["DeadLetters", "Outcome", "letter_id", "origin_of"]
 
 log = structlog.get_logger("gateway.dead_letters")
 
-# Seconds a scan waits for messages a closed session is still returning to the queue, and how
-# often it asks again meanwhile.
-_REQUEUE_WAIT, _REQUEUE_POLL = 2.0, 0.02
+# Seconds a session waits, after closing its channel, for the messages it fetched and did not
+# remove to be counted in the queue again, and how often it looks meanwhile.
+_SETTLE_WAIT, _SETTLE_POLL = 2.0, 0.02
 _MASKED_BYTES = 4096  #: masked, then cut to the preview length (a number is never cut in two)
 _DROPPED_HEADERS = ("x-death", "x-first-death-", "x-last-death-", "x-delivery-count", "x-kefu-")
 _SHOWN_HEADERS = (
@@ -122,9 +122,10 @@ class DeadLetters:
         """Up to `limit` + 1 dead letters (after the one with id `after`), and the queue depth;
         nothing is removed."""
         items: list[dict[str, Any]] = []
-        async with self._session() as (_, queue, depth):
+        outcome = Outcome()  # nothing is removed: the session waits for all of them back
+        async with self._session(outcome) as (_, queue, depth):
             seen = after is None
-            async for message in self._scan(queue, depth, Outcome()):
+            async for message in self._scan(queue, depth, outcome):
                 if seen:
                     items.append(self.describe(message))
                     if len(items) > limit:
@@ -135,7 +136,7 @@ class DeadLetters:
     async def replay(self, ids: Collection[str] | None, limit: int) -> Outcome:
         """Republish the selected dead letters (or the first `limit` when `ids` is None)."""
         outcome = Outcome()
-        async with self._session() as (channel, queue, depth):
+        async with self._session(outcome) as (channel, queue, depth):
             async for message in self._selected(queue, depth, ids, limit, outcome):
                 lid = letter_id(message)
                 origin = origin_of(message.headers)
@@ -158,7 +159,7 @@ class DeadLetters:
     async def discard(self, ids: Collection[str] | None, limit: int) -> Outcome:
         """Remove the selected dead letters (or the first `limit` when `ids` is None)."""
         outcome = Outcome()
-        async with self._session() as (_, queue, depth):
+        async with self._session(outcome) as (_, queue, depth):
             async for message in self._selected(queue, depth, ids, limit, outcome):
                 await message.ack()
                 outcome.done.append(letter_id(message))
@@ -187,8 +188,14 @@ class DeadLetters:
         }  # fmt: skip
 
     @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue, int]]:
-        """A channel of its own; closing it returns what was fetched and not acknowledged."""
+    async def _session(
+        self, outcome: Outcome
+    ) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue, int]]:
+        """A channel of its own; closing it returns what was fetched and not acknowledged (the
+        session's `outcome.done`). A quorum queue takes those back asynchronously, and the next
+        session would find the queue short of them (an empty listing, a replay that finds
+        nothing): so the session ends once the queue counts them again (or after
+        `_SETTLE_WAIT` seconds)."""
         async with self._lock:
             try:
                 channel = await self._connection.channel(
@@ -203,31 +210,37 @@ class DeadLetters:
             finally:
                 with contextlib.suppress(*CONNECTION_ERRORS):
                     await channel.close()
+                if outcome.scanned:
+                    with contextlib.suppress(*CONNECTION_ERRORS):
+                        await self._settle(depth - len(outcome.done))
+
+    async def _settle(self, expected: int) -> None:
+        """Wait until the queue counts at least `expected` messages, for `_SETTLE_WAIT` s."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + _SETTLE_WAIT
+        channel = await self._connection.channel()
+        try:
+            while loop.time() < give_up:
+                queue = await channel.declare_queue(self._queue, passive=True)
+                if (queue.declaration_result.message_count or 0) >= expected:
+                    return
+                await asyncio.sleep(_SETTLE_POLL)
+        finally:
+            await channel.close()
 
     async def _scan(
         self, queue: AbstractQueue, depth: int, outcome: Outcome
     ) -> AsyncIterator[AbstractIncomingMessage]:
-        """The messages present when the session began (at most `scan_limit`), unacknowledged.
-
-        Messages an earlier session fetched return to the queue when its channel closes, but a
-        quorum queue takes them back asynchronously: a listing right after another could find
-        the queue empty though its depth counts them. So an empty answer before `depth`
-        messages is asked again, for up to `_REQUEUE_WAIT` seconds."""
-        loop = asyncio.get_running_loop()
+        """The messages present when the session began (at most `scan_limit`), unacknowledged."""
         for _ in range(min(depth, self._scan_limit)):
-            give_up = loop.time() + _REQUEUE_WAIT
-            while (message := await self._get(queue)) is None and loop.time() < give_up:
-                await asyncio.sleep(_REQUEUE_POLL)
+            try:
+                message = await queue.get(no_ack=False, fail=False, timeout=self._timeout)
+            except CONNECTION_ERRORS as exc:
+                raise BrokerUnavailable(f"cannot read {self._queue}: {type(exc).__name__}") from exc
             if message is None:
                 return
             outcome.scanned += 1
             yield message
-
-    async def _get(self, queue: AbstractQueue) -> AbstractIncomingMessage | None:
-        try:
-            return await queue.get(no_ack=False, fail=False, timeout=self._timeout)
-        except CONNECTION_ERRORS as exc:
-            raise BrokerUnavailable(f"cannot read {self._queue}: {type(exc).__name__}") from exc
 
     async def _selected(
         self,
