@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from gateway.errors import StoreError
+from gateway.store.driver import execute_each, execute_many
 from gateway.store.engine import insert_for
 from gateway.store.schema import callback_dedup as t
 from gateway.store.tx import transaction
@@ -86,7 +87,8 @@ def _name(write: Rider) -> str:
 
 
 # Prebuilt statements (building one and its cache key per flush cost more than running it).
-_MARK_DONE = update(t).where(t.c.id.in_(bindparam("ids", expanding=True))).values(state=DONE)
+_MARK_DONE = update(t).where(t.c.id == bindparam("mark")).values(state=DONE)
+_CLAIM_ONE = insert_for("sqlite")(t).on_conflict_do_nothing(index_elements=["id"])
 _EXISTING = select(t.c.id, t.c.state, t.c.claimed_at).where(
     t.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -110,16 +112,19 @@ def _write_flush(
     """A flush's transaction: marks, claims, then the riders. Module-level, with nothing but its
     arguments: the store's writer may run it in its own process (`gateway.store.writer`)."""
     outcomes: dict[str, Claim] = {}
-    if marks:
-        conn.execute(_MARK_DONE, {"ids": marks})
-    claim = _claim_statement(conn.dialect.name)
+    execute_many(conn, _MARK_DONE, [{"mark": m} for m in marks])
+    sqlite = conn.dialect.name == "sqlite"
     claims = sorted(claims)  # key order: workers sharing PostgreSQL lock in the same order
     for start in range(0, len(claims), _BATCH):
         chunk = claims[start : start + _BATCH]
         rows = [
             {"id": m, "state": PENDING, "claimed_at": now, "expires_at": now + ttl} for m in chunk
         ]
-        inserted = set(conn.execute(claim, rows).scalars())
+        if sqlite:  # a statement per claim on SQLite's own cursor: calls, not round trips
+            counts = execute_each(conn, _CLAIM_ONE, rows)
+            inserted = {m for m, count in zip(chunk, counts, strict=True) if count}
+        else:  # one round trip: a multi-row INSERT returning the ids it took
+            inserted = set(conn.execute(_claim_statement(conn.dialect.name), rows).scalars())
         outcomes.update(dict.fromkeys(inserted, Claim.OWNED))
         taken = [m for m in chunk if m not in inserted]
         if taken:

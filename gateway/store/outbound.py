@@ -35,9 +35,10 @@ from typing import Literal, Protocol
 from sqlalchemy import ColumnElement, Table, and_, case, delete, not_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
 from gateway.store.dedup import Rider
+from gateway.store.driver import execute_many
 from gateway.store.engine import insert_for
 from gateway.store.group_commit import GroupCommit
 from gateway.store.schema import outbound_requests as rq
@@ -88,7 +89,7 @@ def write_customer_actions(conn: Connection, actions: Sequence[_Action]) -> None
              "last_action_at": ts, "count_since": ts, "replies": 0}
             for platform, account, customer, ts, _reset, _window in run
         ]  # fmt: skip
-        conn.execute(_action_statement(dialect, reset, window), rows)
+        execute_many(conn, _action_statement(dialect, reset, window), rows)
 
 
 def _rule_of(action: _Action) -> tuple[bool, float]:
@@ -96,7 +97,7 @@ def _rule_of(action: _Action) -> tuple[bool, float]:
 
 
 @functools.cache
-def _action_statement(dialect: str, reset_count_on_action: bool, window_s: float) -> Executable:
+def _action_statement(dialect: str, reset_count_on_action: bool, window_s: float) -> UpdateBase:
     """The window upsert of one rule (built once per dialect and rule: a handful)."""
     insert = insert_for(dialect)(ww)
     new, last = insert.excluded.last_action_at, ww.c.last_action_at

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
+from gateway.store.driver import execute_many
 from gateway.store.engine import insert_for
 from gateway.store.schema import records as r
 from gateway.store.stats import CHANGE_COLUMNS, Change, queue_changes
@@ -53,7 +54,7 @@ class RecordQuery:
 
 
 @functools.cache
-def _insert_inbound(dialect: str) -> Executable:
+def _insert_inbound(dialect: str) -> UpdateBase:
     """The inbound rows' insert: one prebuilt statement per dialect."""
     return insert_for(dialect)(r).on_conflict_do_nothing(index_elements=_IDENTITY)
 
@@ -70,7 +71,7 @@ def write_records(
     changes: list[Change] = []
     inbound = [row for row in rows if row["direction"] != "out"]
     if inbound:  # one prebuilt statement, many parameter sets
-        conn.execute(_insert_inbound(conn.dialect.name), inbound)
+        execute_many(conn, _insert_inbound(conn.dialect.name), inbound)
         changes.extend(Change.of(row) for row in inbound)
     for row in rows:
         if row["direction"] != "out":

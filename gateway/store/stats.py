@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store.driver import execute_many
 from gateway.store.schema import bindings as b
 from gateway.store.schema import records as r
 from gateway.store.schema import stats_bot_days as bd
@@ -147,7 +148,7 @@ def queue_changes(conn: Connection, changes: Sequence[Change]) -> None:
     """Queue `changes` for the rollup, in the caller's transaction (see `StatsStore.catch_up`);
     synchronous, for writes that run whole (`gateway.store.writer`, `AsyncConnection.run_sync`)."""
     if changes:
-        conn.execute(_QUEUE, [_as_row(c) for c in changes])
+        execute_many(conn, _QUEUE, [_as_row(c) for c in changes])
 
 
 def _as_row(c: Change) -> dict[str, Any]:

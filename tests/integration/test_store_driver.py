@@ -1,0 +1,168 @@
+"""Prebuilt statements on SQLite's own cursor (gateway.store.driver), against Core's results.
+
+Each test runs on a SQLite file and on PostgreSQL (where the functions are `Connection.execute`),
+twice on SQLite: through aiosqlite on the event loop (SQLAlchemy's adapted cursor) and in the
+store writer's process (the `sqlite3` module's own cursor, what the webhook path uses).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.errors import StoreError
+from gateway.store.driver import execute_each, execute_many
+from gateway.store.engine import insert_for
+from gateway.store.schema import callback_dedup as t
+from gateway.store.writer import writer_for
+from gateway.store.writer_process import HeldConnection, sync_engine
+
+pytestmark = [pytest.mark.postgres]
+
+_INSERT = t.insert()
+_DONE = update(t).where(t.c.id == bindparam("key")).values(state=1, expires_at=99.0)
+
+
+def _rows(*ids: str) -> list[dict[str, Any]]:
+    return [{"id": i, "state": 0, "claimed_at": 1.0, "expires_at": 2.0} for i in ids]
+
+
+def _table(conn: Connection) -> list[tuple[str, int, float]]:
+    query = select(t.c.id, t.c.state, t.c.expires_at).order_by(t.c.id)
+    return [(row.id, row.state, row.expires_at) for row in conn.execute(query)]
+
+
+def _many_then_constants(conn: Connection) -> list[tuple[str, int, float]]:
+    execute_many(conn, _INSERT, _rows("a", "b", "c"))
+    execute_many(conn, _DONE, [{"key": "a"}, {"key": "c"}])  # the SET's constants are added
+    execute_many(conn, _DONE, [])  # nothing to do
+    return _table(conn)
+
+
+def _each(conn: Connection) -> list[int]:
+    claim = insert_for(conn.dialect.name)(t).on_conflict_do_nothing(index_elements=["id"])
+    execute_many(conn, _INSERT, _rows("taken"))
+    return execute_each(conn, claim, _rows("new", "taken", "other"))
+
+
+def _many_then_fail(conn: Connection) -> None:
+    execute_many(conn, _INSERT, _rows("rolled-back"))
+    raise ValueError("a bug after the write")
+
+
+def _duplicate(conn: Connection) -> None:
+    execute_many(conn, _INSERT, _rows("dup", "dup"))
+
+
+_NOWHERE = Table("no_such_table", MetaData(), Column("x", Integer)).insert()
+
+
+def _missing_table(conn: Connection) -> None:
+    execute_many(conn, _NOWHERE, [{"x": 1}])
+
+
+def _count(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM callback_dedup")).scalar_one())
+
+
+@pytest.fixture(params=["loop", "writer"])
+async def run(request: pytest.FixtureRequest, engine: AsyncEngine) -> Any:
+    """Run a write in a transaction: on the loop (aiosqlite, asyncpg) or the gateway's writer."""
+    if request.param == "loop":
+
+        async def on_loop(write: Callable[[Connection], Any]) -> Any:
+            async with engine.begin() as conn:
+                return await conn.run_sync(write)
+
+        yield on_loop
+        return
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's writer is the loop")
+    writer = writer_for(engine)
+
+    async def in_writer(write: Callable[[Connection], Any]) -> Any:
+        return await writer.run("driver test", write)
+
+    yield in_writer
+    await writer.close()
+
+
+async def test_execute_many_writes_every_row_with_the_statements_constants(run: Any) -> None:
+    assert await run(_many_then_constants) == [("a", 1, 99.0), ("b", 0, 2.0), ("c", 1, 99.0)]
+
+
+async def test_execute_each_counts_what_each_row_changed(run: Any) -> None:
+    assert await run(_each) == [1, 0, 1]
+    assert await run(_count) == 3
+
+
+async def test_driver_writes_are_in_the_callers_transaction(run: Any) -> None:
+    with pytest.raises(ValueError, match="a bug"):
+        await run(_many_then_fail)
+    assert await run(_count) == 0
+
+
+async def test_driver_errors_are_sqlalchemys(run: Any) -> None:
+    """A constraint error is SQLAlchemy's IntegrityError (callers turn it into their answer),
+    other database errors are a StoreError where `store_errors` applies (the writer)."""
+    with pytest.raises(IntegrityError):
+        await run(_duplicate)
+    assert await run(_count) == 0
+    with pytest.raises((StoreError, DBAPIError)) as raised:
+        await run(_missing_table)
+    assert not isinstance(raised.value, IntegrityError)
+
+
+async def test_held_connection_is_kept_and_opened_again_when_lost(tmp_path: Path) -> None:
+    """The writer process keeps its connection between writes, and opens another when a
+    failure invalidated it or it was closed."""
+    from gateway.store.engine import create_engine, migrate
+
+    url = tmp_path / "held.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{url}")
+    await migrate(engine)
+    await engine.dispose()
+    held = HeldConnection(sync_engine(f"sqlite:///{url}"))
+    try:
+        first = held.get()
+        assert held.get() is first
+        with first.begin():
+            execute_many(first, _INSERT, _rows("kept"))
+        first.invalidate()
+        second = held.get()
+        assert second is not first
+        with second.begin():
+            assert _count(second) == 1
+        held.close()
+        third = held.get()
+        assert third is not second
+        with third.begin():
+            assert _count(third) == 1
+    finally:
+        held.close()
+
+
+async def test_a_store_error_in_the_writer_does_not_keep_a_broken_transaction(
+    engine: AsyncEngine,
+) -> None:
+    """After a failed write, the next one on the writer's kept connection starts clean."""
+    writer = writer_for(engine)
+    try:
+        with pytest.raises((StoreError, IntegrityError)):
+            await writer.run("dup", _duplicate)
+        await writer.run("ok", functools.partial(execute_many_rows, ["after"]))
+        assert await writer.run("count", _count) == 1
+    finally:
+        await writer.close()
+
+
+def execute_many_rows(ids: list[str], conn: Connection) -> None:
+    execute_many(conn, _INSERT, _rows(*ids))
