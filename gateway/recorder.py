@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from sqlalchemy.engine import Connection
 
 from gateway.broker.publisher import CONNECTION_ERRORS
 from gateway.broker.topology import INBOUND, OUTBOUND, OUTBOUND_KEY, RECEIPTS
@@ -31,7 +32,7 @@ from gateway.models import Envelope
 from gateway.store.dedup import DedupStore
 from gateway.store.records import RecordsStore, StatusUpdate, write_records
 
-__all__ = ["RECORDS_QUEUE", "InboundRecords", "Recorder", "to_record"]
+__all__ = ["RECORDS_QUEUE", "InboundRecords", "Recorder", "to_record", "write_inbound"]
 
 log = structlog.get_logger("gateway.recorder")
 
@@ -86,17 +87,24 @@ def to_record(exchange: str, doc: dict[str, Any]) -> dict[str, Any] | StatusUpda
     return None
 
 
+def write_inbound(conn: Connection, bodies: list[bytes]) -> None:
+    """The records of published inbound envelopes (their bodies), in the caller's transaction:
+    the rider of `InboundRecords`. Rows are built here, where the flush runs (on SQLite the
+    store's writer process), not on the event loop."""
+    docs = (to_record(INBOUND, orjson.loads(body)) for body in bodies)
+    write_records(conn, [row for row in docs if isinstance(row, dict)])
+
+
 class InboundRecords:
-    """Records inbound messages straight from the ingest: each row rides in the next dedup
-    flush (the transaction that also marks the message done), not a transaction of its own."""
+    """Records inbound messages straight from the ingest: each envelope's body rides in the next
+    dedup flush (the transaction that also marks the message done), not a transaction of its
+    own, and its row is built there (`write_inbound`)."""
 
     def __init__(self, dedup: DedupStore) -> None:
         self._dedup = dedup
 
     def add(self, envelope: Envelope) -> None:
-        row = to_record(INBOUND, orjson.loads(envelope.body))
-        if isinstance(row, dict):
-            self._dedup.ride(write_records, row)
+        self._dedup.ride(write_inbound, envelope.body)
 
 
 class Recorder:
