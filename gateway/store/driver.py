@@ -21,7 +21,6 @@ from typing import Any
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
-from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.dml import UpdateBase
 
 __all__ = ["execute_each", "execute_many"]
@@ -34,17 +33,15 @@ Row = Mapping[str, Any]
 def _compiled(stmt: UpdateBase, keys: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """The statement's SQL for rows with `keys`, and its constants (the parameters that are
     not columns of the rows: ``SET state = 1``, a ``CASE``'s values)."""
-    compiled: Compiled = stmt.compile(dialect=_NAMED, column_keys=list(keys))
-    constants = {
-        name: value
-        for name, value in compiled.params.items()
-        if name not in keys and value is not None and not _required(value)
-    }
+    compiled = stmt.compile(dialect=_NAMED, column_keys=list(keys))
+    constants: dict[str, Any] = {}
+    for bind, name in compiled.bind_names.items():
+        if name in keys or bind.required:  # a row's value (or missing from the row: an error)
+            continue
+        if bind.callable is not None:  # evaluated per execution by SQLAlchemy, not here
+            raise ValueError(f"{name}: a parameter computed per execution is not supported")
+        constants[name] = bind.value
     return str(compiled), constants
-
-
-def _required(value: Any) -> bool:
-    return getattr(value, "name", None) == "REQUIRED"  # SQLAlchemy's `symbol("REQUIRED")`
 
 
 def _prepared(stmt: UpdateBase, rows: Sequence[Row]) -> tuple[str, Sequence[Row]]:

@@ -20,6 +20,7 @@ from gateway.errors import StoreError
 from gateway.store.driver import execute_each, execute_many
 from gateway.store.engine import create_engine, insert_for, migrate
 from gateway.store.schema import callback_dedup as t
+from gateway.store.schema import records
 from gateway.store.writer import writer_for
 from gateway.store.writer_process import HeldConnection, sync_engine
 
@@ -43,6 +44,14 @@ def _many_then_constants(conn: Connection) -> list[tuple[str, int, float]]:
     execute_many(conn, _DONE, [{"key": "a"}, {"key": "c"}])  # the SET's constants are added
     execute_many(conn, _DONE, [])  # nothing to do
     return _table(conn)
+
+
+def _null_constant(conn: Connection) -> list[str | None]:
+    row = {k: "x" for k in ("direction", "message_id", "platform", "account", "customer", "kind")}
+    execute_many(conn, records.insert(), [{**row, "status": "sent", "reason": "r", "at": 1.0}])
+    forget = update(records).where(records.c.message_id == bindparam("key")).values(reason=None)
+    execute_many(conn, forget, [{"key": "x"}])
+    return [row.reason for row in conn.execute(select(records.c.reason))]
 
 
 def _each(conn: Connection) -> list[int]:
@@ -103,6 +112,10 @@ async def run(store: tuple[str, str]) -> Any:
 
 async def test_execute_many_writes_every_row_with_the_statements_constants(run: Any) -> None:
     assert await run(_many_then_constants) == [("a", 1, 99.0), ("b", 0, 2.0), ("c", 1, 99.0)]
+
+
+async def test_a_null_constant_is_written(run: Any) -> None:
+    assert await run(_null_constant) == [None]
 
 
 async def test_execute_each_counts_what_each_row_changed(run: Any) -> None:
