@@ -88,16 +88,15 @@ def _name(write: Rider) -> str:
 
 # Prebuilt statements (building one and its cache key per flush cost more than running it).
 _MARK_DONE = update(t).where(t.c.id == bindparam("mark")).values(state=DONE)
+# Claims: on SQLite one statement per claim, its rowcount saying whether it was taken; on
+# PostgreSQL a chunk in one multi-row INSERT returning the ids it took.
 _CLAIM_ONE = insert_for("sqlite")(t).on_conflict_do_nothing(index_elements=["id"])
+_CLAIM_MANY = (
+    insert_for("postgresql")(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
+)
 _EXISTING = select(t.c.id, t.c.state, t.c.claimed_at).where(
     t.c.id.in_(bindparam("ids", expanding=True))
 )
-
-
-@functools.cache
-def _claim_statement(dialect: str) -> Executable:
-    """The claims' insert: one prebuilt statement per dialect."""
-    return insert_for(dialect)(t).on_conflict_do_nothing(index_elements=["id"]).returning(t.c.id)
 
 
 def _write_flush(
@@ -123,8 +122,8 @@ def _write_flush(
         if sqlite:  # a statement per claim on SQLite's own cursor: calls, not round trips
             counts = execute_each(conn, _CLAIM_ONE, rows)
             inserted = {m for m, count in zip(chunk, counts, strict=True) if count}
-        else:  # one round trip: a multi-row INSERT returning the ids it took
-            inserted = set(conn.execute(_claim_statement(conn.dialect.name), rows).scalars())
+        else:  # one round trip
+            inserted = set(conn.execute(_CLAIM_MANY, rows).scalars())
         outcomes.update(dict.fromkeys(inserted, Claim.OWNED))
         taken = [m for m in chunk if m not in inserted]
         if taken:
