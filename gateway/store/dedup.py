@@ -16,10 +16,13 @@ in the database, the next ones gather; each flush is one transaction with one mu
 for the claims and one UPDATE for the done marks (on a busy gateway tens of messages share a
 round trip and an fsync; an idle one flushes at once). `done` returns once its mark is committed;
 `mark` (what the webhook path uses) queues the mark and returns at once: the platform's answer
-does not wait for a second transaction. While a mark waits for its flush, this process answers a
-retry of that id as a duplicate itself; if the process dies before the mark is written, the claim
-stays pending and a retry after `stale_after` publishes again under the same `message_id`
-(at-least-once: consumers dedup by it).
+does not wait for a second transaction. Queued marks and posted riders do not start a flush of
+their own: they go with the next claim's, or, when no claim comes within `linger` seconds, on
+their own then (a flush per callback instead of two: each costs a trip to the writer and an
+fsync). While a mark waits for its flush, this process answers a retry of that id as a
+duplicate itself; if the process dies before the mark is written, the claim stays pending and a
+retry after `stale_after` publishes again under the same `message_id` (at-least-once: consumers
+dedup by it).
 
 Riders: other writes of the webhook path share the flush's transaction instead of opening their
 own — a claim can carry one (`claim(..., rider=...)`: the customer's reply window, committed with
@@ -61,6 +64,7 @@ log = structlog.get_logger("gateway.dedup")
 PENDING, DONE = 0, 1
 _BATCH = 500  # claims per INSERT (bind-parameter limits)
 _RETRY_AFTER = 0.5  # seconds before done marks whose flush failed are written again
+LINGER = 0.1  # seconds queued marks and riders wait for a claim's flush to go with
 
 
 # A write that rides in a dedup flush: called inside its transaction with the items gathered
@@ -166,9 +170,12 @@ class DedupStore:
         stale_after: float,
         clock: Callable[[], float] = time.time,
         writer: Writer | None = None,
+        linger: float = LINGER,
     ) -> None:
         """`writer` runs the flushes (on the engine's own connections unless given; the gateway
-        passes `writer_for(engine)`, on SQLite its writer process, and closes it after `flush`)."""
+        passes `writer_for(engine)`, on SQLite its writer process, and closes it after `flush`).
+        `linger`: how long queued marks and riders wait for a claim's flush before they are
+        written on their own."""
         self._engine = engine
         self._ttl = ttl
         self._stale_after = stale_after
@@ -180,6 +187,9 @@ class DedupStore:
         self._marking: set[str] = set()  # marks in the flush running now
         self._riders: dict[Rider, list[Any]] = {}  # to write with the next flush
         self._flusher: asyncio.Task[None] | None = None
+        self._linger = linger
+        self._lingering: asyncio.TimerHandle | None = None
+        self._due = False  # queued marks and riders are written without waiting for a claim
         self._flushing_out = False  # `flush` waits: a failed flush is not retried
         self._releasing: set[asyncio.Task[None]] = set()
 
@@ -208,26 +218,28 @@ class DedupStore:
         waiter = self._marks.get(message_id)
         if waiter is None:
             waiter = self._marks[message_id] = asyncio.get_running_loop().create_future()
+        self._due = True
         self._wake()
         await asyncio.shield(waiter)
 
     def mark(self, message_id: str) -> None:
-        """Mark a published id done with the next flush, without waiting (if the flush fails,
-        the mark is written with a later one)."""
+        """Mark a published id done with the next flush (a claim's, or on its own after
+        `linger`), without waiting (if the flush fails, the mark is written with a later one)."""
         self._marks.setdefault(message_id, None)
-        self._wake()
+        self._wake_later()
 
     def ride(self, write: Rider, item: Any) -> None:
-        """Write `item` with `write` in the next flush's transaction, without waiting (if that
-        flush fails, the item is lost and logged)."""
+        """Write `item` with `write` in the next flush's transaction (a claim's, or on its own
+        after `linger`), without waiting (if that flush fails, the item is lost and logged)."""
         self._riders.setdefault(write, []).append(item)
-        self._wake()
+        self._wake_later()
 
     async def release(self, message_id: str) -> None:
         await self._update(delete(t).where(and_(t.c.id == message_id, t.c.state == PENDING)))
 
     async def flush(self) -> None:
         """Wait until what is queued now is written, or its flush failed (shutdown)."""
+        self._due = True
         self._wake()
         if self._flusher is not None:
             self._flushing_out = True
@@ -240,6 +252,25 @@ class DedupStore:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_while_queued(), name="dedup-flush")
 
+    def _wake_later(self) -> None:
+        """Marks and riders queued: a running flusher takes them along (or arms the timer when
+        it ends); otherwise the timer writes them unless a claim's flush does first."""
+        if self._flusher is None or self._flusher.done():
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._lingering is None:
+            self._lingering = asyncio.get_running_loop().call_later(self._linger, self._lingered)
+
+    def _lingered(self) -> None:
+        self._lingering = None
+        self._due = True
+        self._wake()
+
+    def _queued(self) -> bool:
+        """Whether a flush should run now: a claim waits, or marks and riders are due."""
+        return bool(self._claims) or (self._due and bool(self._marks or self._riders))
+
     def _abandon(self, message_id: str, waiter: asyncio.Future[Claim]) -> None:
         if not waiter.cancelled() and waiter.exception() is None and waiter.result() is Claim.OWNED:
             task = asyncio.get_running_loop().create_task(self._release_quietly(message_id))
@@ -251,7 +282,16 @@ class DedupStore:
             await self.release(message_id)
 
     async def _flush_while_queued(self) -> None:
-        while self._claims or self._marks or self._riders:
+        await self._flush_queued()
+        if self._marks or self._riders:  # queued during the last flush: not due yet
+            self._arm()
+
+    async def _flush_queued(self) -> None:
+        while self._queued():
+            if self._lingering is not None:  # this flush takes the lingering marks along
+                self._lingering.cancel()
+                self._lingering = None
+            self._due = False
             claims, self._claims = self._claims, {}
             marks, self._marks = self._marks, {}
             riders, self._riders = self._riders, {}
@@ -284,6 +324,7 @@ class DedupStore:
                     log.warning("dedup.marks_retried", marks=len(kept), error=str(exc))
                     self._marks = kept | self._marks
                     await asyncio.sleep(_RETRY_AFTER)
+                    self._due = True
                 continue
             finally:
                 self._marking = set()

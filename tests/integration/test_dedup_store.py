@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import text
@@ -13,8 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.errors import StoreError
 from gateway.store.dedup import Claim, DedupStore
 from gateway.store.engine import create_engine, migrate
+from gateway.store.writer import LoopWriter
 
 pytestmark = [pytest.mark.postgres]
+
+T = TypeVar("T")
 
 
 class Clock:
@@ -132,7 +136,7 @@ async def test_mark_without_waiting_then_retried_after_a_failed_flush(
     """`mark` returns at once; the id is a duplicate here while the mark waits. A flush that
     fails (the table is briefly gone: a real store error) keeps the mark and writes it later,
     so another process sees the duplicate once the store is back."""
-    one = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
+    one = DedupStore(engine, ttl=3600, stale_after=10, clock=clock, linger=0.0)
     other = DedupStore(engine, ttl=3600, stale_after=10, clock=clock)
     assert await one.claim("m1") is Claim.OWNED
     async with engine.begin() as conn:
@@ -144,6 +148,63 @@ async def test_mark_without_waiting_then_retried_after_a_failed_flush(
         await conn.exec_driver_sql("ALTER TABLE callback_dedup_away RENAME TO callback_dedup")
     await asyncio.sleep(0.8)  # the retry after 0.5 s
     assert await other.claim("m1") is Claim.DUPLICATE
+
+
+class CountingWriter(LoopWriter):
+    """The engine's own writer, counting the transactions it runs."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.runs = 0
+
+    async def run(self, what: str, write: Callable[[Connection], T]) -> T:
+        self.runs += 1
+        return await super().run(what, write)
+
+
+async def _state(engine: AsyncEngine, message_id: str) -> int | None:
+    async with engine.connect() as conn:
+        row = await conn.execute(
+            text("SELECT state FROM callback_dedup WHERE id = :id"), {"id": message_id}
+        )
+        return row.scalar_one_or_none()
+
+
+async def test_marks_and_riders_wait_for_a_claims_flush(engine: AsyncEngine, clock: Clock) -> None:
+    """Queued marks and posted riders start no flush of their own: the next claim's flush
+    writes them (one transaction for the callback that ends and the one that begins); with no
+    claim, they are written `linger` seconds later; `flush` writes them at once."""
+    writer = CountingWriter(engine)
+    store = DedupStore(engine, ttl=3600, stale_after=10, clock=clock, writer=writer, linger=0.3)
+    seen: list[list[str]] = []
+
+    def write(conn: Connection, items: list[str]) -> None:
+        seen.append(list(items))
+
+    assert await store.claim("l1") is Claim.OWNED
+    assert writer.runs == 1
+    store.mark("l1")
+    store.ride(write, "after l1")
+    await asyncio.sleep(0.05)
+    assert writer.runs == 1 and seen == []  # lingering
+    assert await _state(engine, "l1") == 0  # still pending in the database
+    assert await store.claim("l1") is Claim.DUPLICATE  # known here meanwhile
+    assert await store.claim("l2") is Claim.OWNED
+    assert writer.runs == 2  # one flush: l2's claim with l1's mark and the rider
+    assert await _state(engine, "l1") == 1 and seen == [["after l1"]]
+
+    store.mark("l2")  # no claim follows: written after the linger
+    await asyncio.sleep(0.1)
+    assert await _state(engine, "l2") == 0 and writer.runs == 2
+    await asyncio.sleep(0.4)
+    assert await _state(engine, "l2") == 1 and writer.runs == 3
+
+    assert await store.claim("l3") is Claim.OWNED
+    store.mark("l3")
+    await asyncio.wait_for(store.flush(), 0.2)  # at once, not after the linger
+    assert await _state(engine, "l3") == 1 and writer.runs == 5
+    await asyncio.sleep(0.4)
+    assert writer.runs == 5  # the cancelled linger wrote nothing more
 
 
 async def test_riders_share_the_flush_transaction(engine: AsyncEngine, clock: Clock) -> None:
