@@ -175,7 +175,7 @@ async def test_marks_and_riders_wait_for_a_claims_flush(engine: AsyncEngine, clo
     writes them (one transaction for the callback that ends and the one that begins); with no
     claim, they are written `linger` seconds later; `flush` writes them at once."""
     writer = CountingWriter(engine)
-    store = DedupStore(engine, ttl=3600, stale_after=10, clock=clock, writer=writer, linger=0.3)
+    store = DedupStore(engine, ttl=3600, stale_after=10, clock=clock, writer=writer, linger=1.0)
     seen: list[list[str]] = []
 
     def write(conn: Connection, items: list[str]) -> None:
@@ -194,16 +194,16 @@ async def test_marks_and_riders_wait_for_a_claims_flush(engine: AsyncEngine, clo
     assert await _state(engine, "l1") == 1 and seen == [["after l1"]]
 
     store.mark("l2")  # no claim follows: written after the linger
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)
     assert await _state(engine, "l2") == 0 and writer.runs == 2
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.3)
     assert await _state(engine, "l2") == 1 and writer.runs == 3
 
     assert await store.claim("l3") is Claim.OWNED
     store.mark("l3")
-    await asyncio.wait_for(store.flush(), 0.2)  # at once, not after the linger
+    await asyncio.wait_for(store.flush(), 0.8)  # at once, not after the linger
     assert await _state(engine, "l3") == 1 and writer.runs == 5
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.3)
     assert writer.runs == 5  # the cancelled linger wrote nothing more
 
 
