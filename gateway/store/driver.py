@@ -14,8 +14,9 @@ gets the values unconverted. On other databases these are `Connection.execute`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.dialects import sqlite
@@ -59,13 +60,8 @@ def execute_many(conn: Connection, stmt: UpdateBase, rows: Sequence[Row]) -> Non
         conn.execute(stmt, list(rows))
         return
     sql, params = _prepared(stmt, rows)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _driver_cursor(conn, sql) as cursor:
         cursor.executemany(sql, params)
-    except conn.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
-        raise _wrapped(conn, sql, exc) from exc
-    finally:
-        cursor.close()
 
 
 def execute_each(conn: Connection, stmt: UpdateBase, rows: Sequence[Row]) -> list[int]:
@@ -76,17 +72,25 @@ def execute_each(conn: Connection, stmt: UpdateBase, rows: Sequence[Row]) -> lis
     if conn.dialect.name != "sqlite":
         return [conn.execute(stmt, dict(row)).rowcount for row in rows]
     sql, params = _prepared(stmt, rows)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     counts: list[int] = []
-    try:
+    with _driver_cursor(conn, sql) as cursor:
         for row in params:
             cursor.execute(sql, row)
             counts.append(cursor.rowcount)
+    return counts
+
+
+@contextlib.contextmanager
+def _driver_cursor(conn: Connection, sql: str) -> Iterator[Any]:
+    """A cursor of the connection's own driver connection (its transaction), closed after use;
+    a driver error in the block is raised as SQLAlchemy's (`_wrapped`)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
     except conn.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
         raise _wrapped(conn, sql, exc) from exc
     finally:
         cursor.close()
-    return counts
 
 
 def _wrapped(conn: Connection, sql: str, exc: Exception) -> StatementError:
