@@ -50,11 +50,12 @@ SOAK_ARGS ?= --minutes 10
 bench-soak: $(STAMP) wrk
 	$(BIN)/python -m bench.load soak $(SOAK_ARGS)
 
-## bench-micro: the stage micro-benchmarks (PII, rules, routing)
+## bench-micro: the stage micro-benchmarks (PII, rules, routing, the whole pipeline)
 bench-micro: $(STAMP)
 	$(BIN)/python bench/bench_pii.py
 	$(BIN)/python bench/bench_rules.py
 	$(BIN)/python bench/bench_routing.py
+	$(BIN)/python bench/bench_pipeline.py
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \

@@ -6,10 +6,10 @@ from html import escape
 
 import pytest
 import xmltodict
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.codec import check_depth, loads_json, loads_xml, sniff
+from adapters.codec import _flat, _parsed, check_depth, loads_json, loads_xml, sniff
 from gateway.errors import PayloadError
 
 BILLION_LAUGHS = (
@@ -135,3 +135,123 @@ def test_xml_depth_limit_and_namespaces() -> None:
         loads_xml(b"<xml>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</xml>")
     doc = b'<xml xmlns:t="urn:t"><t:A>1</t:A><B>2</B></xml>'
     assert loads_xml(doc) == {"@xmlns:t": "urn:t", "t:A": "1", "B": "2"}
+
+
+# Flat documents: read without expat, with expat's result -------------------------------------
+
+ENVELOPE = (
+    b"<xml>\n    <ToUserName><![CDATA[gh_7f083739789a]]></ToUserName>\n"
+    b"    <Encrypt><![CDATA[kCX0ywFlg0o/ByuDDZ1K8+Fw==]]></Encrypt>\n</xml>\n"
+)
+TEXT_MESSAGE = (
+    "<xml><ToUserName><![CDATA[gh_7f083739789a]]></ToUserName>"
+    "<FromUserName><![CDATA[oia2TjjewbmiOUlr6X-1crbLOvLw]]></FromUserName>"
+    "<CreateTime>1407743423</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    "<Content><![CDATA[  你好, 订单 13812345678 <b>&amp; ]]></Content>"
+    "<MsgId>6038700799783131222</MsgId><Empty></Empty><Blank><![CDATA[ ]]></Blank></xml>"
+).encode()
+
+
+@pytest.mark.parametrize("body", [ENVELOPE, TEXT_MESSAGE])
+def test_flat_documents_skip_expat(body: bytes) -> None:
+    """A safe-mode envelope and a text message take the flat path, with expat's result."""
+    flat = _flat(body)
+    assert flat is not None
+    assert flat == _parsed(body, 32) == loads_xml(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><A>a &amp; b</A></xml>",  # a character reference
+        b'<xml><A x="1">a</A></xml>',  # an attribute
+        b"<xml><A><B>b</B></A></xml>",  # nesting
+        b"<xml><A>1</A><A>2</A></xml>",  # a repeated element (a list)
+        b"<xml><A>a\r\nb</A></xml>",  # expat turns CR LF into LF
+        b"<xml>\r\n<A>a</A></xml>",
+        b"<xml><A><![CDATA[a]b]]></A></xml>",  # ']' inside CDATA
+        b"<xml><A><![CDATA[a]]>b</A></xml>",  # mixed content
+        b'<?xml version="1.0" encoding="GBK"?><xml><A>a</A></xml>',  # a declaration
+        b"\xef\xbb\xbf<xml><A>a</A></xml>",  # a byte-order mark
+        b"<xml><A>a</A></XML>",  # mismatched root
+        b"<xml><A>a</B></xml>",
+        b"<xml><A>\x01</A></xml>",  # not an XML character
+        b"<xml><A>\xff</A></xml>",  # not UTF-8
+        b"<xml></xml>",  # no element
+        b"<xml><A>a</A></xml>trailing",
+        b"<xml><ns:A>a</ns:A></xml>",
+    ],
+)
+def test_other_documents_go_to_expat(body: bytes) -> None:
+    """Whatever the flat path does not match exactly is left to expat (and answered alike)."""
+    assert _flat(body) is None
+    try:
+        expected: object = _parsed(body, 32)
+    except PayloadError:
+        expected = PayloadError
+    try:
+        got: object = loads_xml(body)
+    except PayloadError:
+        got = PayloadError
+    assert got == expected
+
+
+_SPACES = ["", " ", "\n", "\t", "\n    "]
+_SPACE = st.sampled_from(_SPACES * 3 + ["\r\n", "\x0c"])
+_CLEAN = "ab 你好😀;]\n\t"  # ']' is plain text's, not CDATA's
+_CLEAN_VALUE = st.builds(
+    lambda lead, text, trail: lead + text + trail,
+    st.sampled_from(["", " ", "\n "]),
+    st.text(alphabet=_CLEAN, max_size=6),
+    st.sampled_from(["", " ", "\t"]),
+)
+_VALUE = st.one_of(
+    _CLEAN_VALUE, _CLEAN_VALUE, _CLEAN_VALUE, st.text(alphabet=_CLEAN + "\r>&<\x01\ufffe")
+)
+_NAMES = ["A", "B", "MsgType", "x_1", "Content"]
+_FIELD_NAME = st.sampled_from(_NAMES * 3 + ["ns:A", "1a", "A-b"])
+
+
+def _is_flat(fields: list[tuple[str, str, str, bool]], tail: str, close: str, head: str) -> bool:
+    names = [name for _, name, _, _ in fields]
+    return (
+        bool(fields)
+        and not head
+        and close == ""
+        and len(set(names)) == len(names)
+        and set(names) <= set(_NAMES)
+        and all(space in _SPACES for space, _, _, _ in [*fields, (tail, "", "", False)])
+        and all(
+            not set(value) & set("\r\x01\ufffe" + ("]" if cdata else "<>&"))
+            for _, _, value, cdata in fields
+        )
+    )
+
+
+@settings(max_examples=400)
+@given(
+    st.sampled_from(["xml", "x", "xml2"]),
+    st.lists(st.tuples(_SPACE, _FIELD_NAME, _VALUE, st.booleans()), max_size=5),
+    _SPACE,
+    st.sampled_from(["", "", "", "y"]),
+    st.sampled_from(["", "", "", '<?xml version="1.0"?>', "\ufeff"]),
+)
+def test_flat_path_agrees_with_expat(
+    root: str,
+    fields: list[tuple[str, str, str, bool]],
+    tail: str,
+    close: str,
+    head: str,
+) -> None:
+    """On documents near the flat shape — raw (unescaped) values with markup, references,
+    CR, ']' and characters XML refuses, bad names, repeats, odd whitespace, declarations —
+    the flat path gives exactly what expat gives, and declines only what is not flat."""
+    inner = "".join(
+        f"{space}<{name}>{f'<![CDATA[{value}]]>' if cdata else value}</{name}>"
+        for space, name, value, cdata in fields
+    )
+    body = f"{head}<{root}>{inner}{tail}</{close or root}>".encode()
+    flat = _flat(body)
+    assert (flat is not None) == _is_flat(fields, tail, close, head)
+    if flat is not None:
+        assert flat == _parsed(body, 32)
