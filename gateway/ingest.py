@@ -1,8 +1,13 @@
-"""Inbound orchestration: adapter → normalize/mask → dedup → rules → route → confirmed publish.
+"""Inbound orchestration: adapter → normalize/mask → rules → dedup → route → confirmed publish.
 
 The platform's success answer is returned only after every event of the callback is confirmed
 by RabbitMQ (or was published before: a retry). Any failure propagates as a `GatewayError`, the
 claim is released, and the caller answers an error status so the platform retries.
+
+The synchronous stages of a webhook callback (adapter, normalize, rules) run stage by stage over
+every callback started in the same event-loop iteration (`gateway.loop_batch`); from the dedup
+claim on, each callback goes its own way. Rules run before the claim: they are pure, and a
+retry of an answered callback (the only one the claim turns away) is rare.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import structlog
 from adapters.base import Adapter
 from gateway.broker.publisher import ConfirmPending, Publisher, Unsettled
 from gateway.errors import BrokerUnavailable, StoreError, Unroutable
+from gateway.loop_batch import LoopBatch
 from gateway.metrics import Metrics
 from gateway.models import Envelope, Message, PlatformEvent, Reply, Route, WebhookRequest
 from gateway.routing import route as default_route
@@ -31,10 +37,17 @@ log = structlog.get_logger("gateway.ingest")
 
 Normalize = Callable[[PlatformEvent], Message]
 Router = Callable[[Message, InboundDecision], Awaitable[Route]]
+# An event of a callback, its Message and the rules' decision on it.
+Prepared = tuple[PlatformEvent, Message, InboundDecision]
 
 
 async def _rules_only(message: Message, decision: InboundDecision) -> Route:
     return default_route(message, decision)
+
+
+def _receive(job: tuple[Adapter, WebhookRequest]) -> Sequence[PlatformEvent]:
+    adapter, request = job
+    return adapter.receive(request)
 
 
 class InFlight(BrokerUnavailable):
@@ -67,17 +80,35 @@ class Ingest:
         self._router = router
         # Outboxed messages whose timed-out publish may still be confirmed.
         self._unsettled = Unsettled()
+        self._prepare: LoopBatch[tuple[Adapter, WebhookRequest], list[Prepared]] = LoopBatch(
+            _receive, self._normalize_all, self._decide_all
+        )
 
     async def handle(self, adapter: Adapter, request: WebhookRequest) -> Reply:
         """Verify and parse, hand every event on, then return the platform's success reply."""
-        events: Sequence[PlatformEvent] = adapter.receive(request)
-        for event in events:
-            await self.process(event)
+        for event, message, decision in await self._prepare((adapter, request)):
+            await self._publish_once(event, message, decision)
         return adapter.ack(request)
 
     async def process(self, event: PlatformEvent) -> Message | None:
         """Publish one event once; None when it was a duplicate."""
         message = self._normalize(event)
+        return await self._publish_once(event, message, self._decide(message))
+
+    def _normalize_all(
+        self, events: Sequence[PlatformEvent]
+    ) -> list[tuple[PlatformEvent, Message]]:
+        return [(event, self._normalize(event)) for event in events]
+
+    def _decide_all(self, pairs: Sequence[tuple[PlatformEvent, Message]]) -> list[Prepared]:
+        return [(event, message, self._decide(message)) for event, message in pairs]
+
+    def _decide(self, message: Message) -> InboundDecision:
+        return self._rules().inbound(message.text, message.platform.value, message.account)
+
+    async def _publish_once(
+        self, event: PlatformEvent, message: Message, decision: InboundDecision
+    ) -> Message | None:
         mid = message.id
         rider = None
         if message.customer_initiated and self._customer_action is not None:
@@ -97,7 +128,6 @@ class Ingest:
         if claim is Claim.BUSY:
             raise InFlight("message is being published by another request")
         try:
-            decision = self._rules().inbound(message.text, message.platform.value, message.account)
             decided = await self._router(message, decision)
             routed = replace(message, rules=decision.as_rules_result(), route=decided)
             handed = envelope(routed, decided)

@@ -6,6 +6,7 @@ shares no code with the adapter.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -215,6 +216,28 @@ async def test_refusals_publish_nothing_and_keep_serving(
     good_customer = customer_id()
     query, body = plain(text_xml(good_customer, "still there?", secrets.randbits(60)))
     assert (await client.post("/webhooks/wechat/plain", params=query, data=body)).status == 200
+
+
+async def test_callbacks_arriving_together_are_answered_each_on_its_own(
+    client: TestClient, inbound_tap: InboundTap
+) -> None:
+    """Callbacks started together go through the adapter, normalize and rules as one batch: a
+    refused one among them gets its own status, the others are published once each."""
+    customers = [customer_id() for _ in range(6)]
+    calls = [safe(text_xml(c, f"hello {n}", secrets.randbits(60))) for n, c in enumerate(customers)]
+    calls[2] = _tamper(*calls[2])
+    calls[4] = ({**calls[4][0], "msg_signature": "0" * 40}, calls[4][1])
+    responses = await asyncio.gather(
+        *(client.post("/webhooks/wechat/safe", params=q, data=b) for q, b in calls)
+    )
+    for response in responses:
+        response.release()
+    assert [r.status for r in responses] == [200, 200, 401, 200, 401, 200]
+    good = [c for n, c in enumerate(customers) if n not in (2, 4)]
+    await inbound_tap.wait_for(lambda: all(inbound_tap.for_customer(c) for c in good))
+    await inbound_tap.settle()
+    assert [len(inbound_tap.for_customer(c)) for c in good] == [1, 1, 1, 1]
+    assert inbound_tap.for_customer(customers[2]) == inbound_tap.for_customer(customers[4]) == []
 
 
 async def test_body_too_large(client: TestClient, settings: Settings) -> None:
