@@ -31,6 +31,7 @@ log = structlog.get_logger("gateway.workers")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
 
 _RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def supervise(
@@ -48,46 +49,69 @@ def supervise(
     from prometheus_client import multiprocess
 
     context = multiprocessing.get_context("fork")
-    procs: list[BaseProcess] = []
     stopping = threading.Event()
+    procs: list[BaseProcess | None] = [None] * workers
 
-    def start(slot: int) -> BaseProcess:
-        proc = context.Process(target=run_worker, args=(sock,), name=f"kefu-worker-{slot}")
-        proc.start()
+    def start(slot: int) -> None:
+        proc = context.Process(target=_worker, args=(run_worker, sock), name=f"kefu-worker-{slot}")
+        # A SIGTERM arriving while the worker forks would run `stop` before the worker is in
+        # `procs` (it would never be told to stop); held back, it runs once it is.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            proc.start()
+            procs[slot] = proc
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         log.info("worker.started", slot=slot, pid=proc.pid)
-        return proc
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopping.set()
         for proc in procs:
-            if proc.pid is not None and proc.is_alive():
+            if proc is not None and proc.pid is not None and proc.is_alive():
                 os.kill(proc.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        procs.extend(start(slot) for slot in range(workers))
+        for slot in range(workers):
+            if not stopping.is_set():
+                start(slot)
         restarts = [0] * workers
         while not stopping.wait(0.2):
             for slot, proc in enumerate(procs):
-                if not stopping.is_set() and not proc.is_alive():
+                if proc is not None and not stopping.is_set() and not proc.is_alive():
                     if proc.pid is not None:
                         multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
                     delay = _RESTART_BACKOFF[min(restarts[slot], len(_RESTART_BACKOFF) - 1)]
                     log.error("worker.died", slot=slot, exitcode=proc.exitcode, restart_in=delay)
                     time.sleep(delay)
                     restarts[slot] += 1
-                    procs[slot] = start(slot)
+                    start(slot)
         deadline = time.monotonic() + shutdown_timeout + 5
-        for proc in procs:
+        started = [proc for proc in procs if proc is not None]
+        for proc in started:
             proc.join(max(0.0, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.kill()
                 proc.join()
-        return 0 if all(proc.exitcode == 0 for proc in procs) else 1
+            log.info("worker.exited", pid=proc.pid, exitcode=proc.exitcode)
+        # Ended by the SIGTERM it was sent before it could install its own handler: it was
+        # still starting, served nothing, and stopped as asked.
+        return 0 if all(p.exitcode in (0, -signal.SIGTERM) for p in started) else 1
     finally:
         sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _worker(run_worker: Callable[[socket.socket], None], sock: socket.socket) -> None:
+    """A worker process's first steps: the supervisor's signal handlers, copied by the fork,
+    must never run here (they would act on the supervisor's copies of its siblings), so SIGTERM
+    and SIGINT get their default action — end the process — until aiohttp installs its
+    graceful one; then the signals the supervisor held back during the fork are let through."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    run_worker(sock)
 
 
 def exit_with_parent(grace: float, poll: float = 1.0) -> None:
@@ -96,10 +120,6 @@ def exit_with_parent(grace: float, poll: float = 1.0) -> None:
     while the worker is still starting can be lost, so it is repeated every `grace` seconds,
     and the worker is killed if it is still there after three tries."""
     parent = os.getppid()
-    # Forked workers inherit the supervisor's SIGTERM handler; until aiohttp installs its own,
-    # a SIGTERM must terminate the worker instead of being swallowed by that copy.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def watch() -> None:
         while os.getppid() == parent:
