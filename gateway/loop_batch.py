@@ -3,8 +3,9 @@
 A busy gateway starts many webhook requests in one iteration of the event loop. Run one request
 at a time through verify → decrypt → parse → normalize → rules, each callback evicts the code and
 data of the stages from the CPU's caches for the next: measured in one process with nothing else
-running, the same work costs ≈ 1.5× when every stage runs per callback instead of per group of 8
-or more (bench/bench_pipeline.py, bench/results/2026-12-07-hotpath.md, eighth round).
+running, the same work costs ≈ 1.3× when every stage runs per callback instead of per group of 8
+or more, ≈ 1.65× against each stage over all callbacks (bench/bench_pipeline.py,
+bench/results/2026-12-07-hotpath.md, eighth round).
 
 `LoopBatch` collects what is submitted during one iteration and, in a callback of the next,
 runs the first stage over all of it, then the second, and so on. Each item runs in the context
