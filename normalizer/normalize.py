@@ -34,15 +34,15 @@ def message_id(platform: str, account: str, platform_msg_id: str) -> str:
 
 
 def nfkc(text: str) -> str:
-    """NFKC normalization, skipped for pure ASCII (already normal).
+    """NFKC normalization, skipped for text already normal (ASCII first of all).
 
-    Fast path: each character replaced by its own NFKC form (`str.translate`, half the cost of
-    `unicodedata.normalize` on Chinese text with full-width punctuation). When that result is
+    Fast path: each character replaced by its own NFKC form (`str.translate`, a third of the cost
+    of `unicodedata.normalize` on Chinese text with full-width punctuation). When that result is
     itself normalized, it is the NFKC form of ``text``: the two have the same compatibility
     decomposition, and NFKC is a function of it. Otherwise (combining marks, Hangul jamo,
     characters outside the table) the full algorithm runs.
     """
-    if text.isascii():
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
         return text
     mapped = text.translate(_compat_table())
     if unicodedata.is_normalized("NFKC", mapped):
@@ -51,10 +51,14 @@ def nfkc(text: str) -> str:
 
 
 @functools.cache
-def _compat_table() -> dict[int, str]:
-    """Every character of the Basic Multilingual Plane whose NFKC form differs, mapped to it
-    (≈ 4,800; built once, on first use, in ≈ 30 ms). Read-only after that."""
-    table: dict[int, str] = {}
+def _compat_table() -> list[int | str]:
+    """For every code point of the Basic Multilingual Plane, its NFKC form where that differs
+    (≈ 4,800 of them), else the code point itself; built once, on first use, in ≈ 40 ms, and
+    read-only after that. A list, not a dict of the differing ones: `str.translate` looks every
+    character up, and a dict lookup that misses raises and clears a KeyError inside, which made
+    the translation twice as slow on Chinese text (the list takes ≈ 2.7 MB). Characters beyond the
+    table (astral planes) are looked up past its end and kept, as a missing key would be."""
+    table: list[int | str] = list(range(0x10000))
     for code in range(0x80, 0x10000):
         if 0xD800 <= code < 0xE000:
             continue  # surrogates
