@@ -53,11 +53,12 @@ def nfkc(text: str) -> str:
 @functools.cache
 def _compat_table() -> list[int | str]:
     """For every code point of the Basic Multilingual Plane, its NFKC form where that differs
-    (≈ 4,800 of them), else the code point itself; built once, on first use, in ≈ 40 ms, and
-    read-only after that. A list, not a dict of the differing ones: `str.translate` looks every
-    character up, and a dict lookup that misses raises and clears a KeyError inside, which made
-    the translation twice as slow on Chinese text (the list takes ≈ 2.7 MB). Characters beyond the
-    table (astral planes) are looked up past its end and kept, as a missing key would be."""
+    (≈ 4,800 of them), else the code point itself; built once (by the first `Normalizer`, at
+    start-up: ≈ 40 ms) and read-only after that. A list, not a dict of the differing ones:
+    `str.translate` looks every character up, and a dict lookup that misses raises and clears a
+    KeyError inside, which made the translation twice as slow on Chinese text (the list takes
+    ≈ 2.7 MB). Characters beyond the table (astral planes) are looked up past its end and kept,
+    as a missing key would be."""
     table: list[int | str] = list(range(0x10000))
     for code in range(0x80, 0x10000):
         if 0xD800 <= code < 0xE000:
@@ -77,6 +78,7 @@ class Normalizer:
     def __init__(self, masker: Masker, clock: Callable[[], datetime]) -> None:
         self._masker = masker
         self._clock = clock
+        _compat_table()  # built at start-up (≈ 40 ms, once), not on the first message
 
     def __call__(self, event: PlatformEvent) -> Message:
         kinds: set[Any] = set()

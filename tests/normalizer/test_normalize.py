@@ -115,3 +115,11 @@ def test_nfkc_of_typical_chinese_text() -> None:
         == unicodedata.normalize("NFKC", text)
         == ("您好,我的订单123号还没到!电话:138 0013 8000 。")
     )
+
+
+def test_the_nfkc_table_is_built_with_the_normalizer_not_on_the_first_message() -> None:
+    from normalizer import normalize as module
+
+    module._compat_table.cache_clear()
+    Normalizer(DigitsMasker(), lambda: T)
+    assert module._compat_table.cache_info().currsize == 1
