@@ -12,12 +12,6 @@ most of the time under load, and every SQLite call hands it back and forth; a de
 costs 0.35 ms of CPU alone took 1.6 ms of CPU and 2–3 ms of wall time next to a busy event loop
 (bench/results/2026-12-07-hotpath.md, fifth round).
 
-It runs as a batch process (`SCHED_BATCH`): waking it — every flush — does not preempt the
-gateway's event loop on its core; it runs on a free core at once, or when the loop next waits.
-On a busy two-core machine that took the writer's wake-ups out of the loop's time: in
-interleaved runs the loop's CPU per callback fell in 10 of 10 pairs (64 and 8 connections) and
-throughput rose in 8 (bench/results/2026-12-07-hotpath.md, ninth round).
-
 The process ends when its input ends (the gateway closed it, or died), after answering what it
 had read. It ignores SIGINT and SIGTERM, which a terminal or a service manager may send to the
 whole process group: the gateway still writes its last flush through it while it shuts down.
@@ -42,7 +36,7 @@ from gateway.logs import configure_logging
 from gateway.store.engine import SQLITE_LOCK_TIMEOUT, sqlite_pragmas
 from gateway.store.tx import store_errors
 
-__all__ = ["HEADER", "HeldConnection", "batch_scheduling", "main", "read_frame", "sync_engine"]
+__all__ = ["HEADER", "HeldConnection", "main", "read_frame", "sync_engine"]
 
 log = structlog.get_logger("gateway.store")
 
@@ -94,20 +88,6 @@ class HeldConnection:
             self._conn = None
 
 
-def batch_scheduling() -> bool:
-    """Ask the kernel to schedule this process as a batch job (Linux `SCHED_BATCH`, no
-    privilege needed); False where the platform or a sandbox refuses (it runs as before)."""
-    policy = getattr(os, "SCHED_BATCH", None)
-    if policy is None:
-        return False
-    try:
-        os.sched_setscheduler(0, policy, os.sched_param(0))
-    except OSError as exc:  # e.g. a seccomp profile that denies sched_setscheduler
-        log.info("store.writer_batch_scheduling_refused", error=type(exc).__name__)
-        return False
-    return True
-
-
 def answer(held: HeldConnection, frame: bytes) -> bytes:
     """Run one sent write in a transaction; its pickled ``(ok, result or exception)``."""
     try:
@@ -139,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    batch_scheduling()
     # Answers go out on a private copy of stdout; anything printed lands on stderr (the log).
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -67,10 +67,6 @@ def _pid_rider(conn: Connection, items: list[int]) -> None:
     conn.execute(_INSERT, {"i": f"ran:{where}:{items[0]}"})
 
 
-def _scheduling_policy(conn: Connection) -> int:
-    return os.sched_getscheduler(0)
-
-
 def _pragma(name: str, conn: Connection) -> object:
     return conn.execute(text(f"PRAGMA {name}")).scalar()
 
@@ -320,15 +316,6 @@ async def test_the_writer_process_ignores_termination_signals_and_ends_with_its_
             await writer.run("count", _count)
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT count(*) FROM callback_dedup"))).scalar() == 21
-
-
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
-async def test_the_writer_process_runs_as_a_batch_job(tmp_path: Path) -> None:
-    """Waking the writer for a flush must not preempt the event loop (SCHED_BATCH); the
-    gateway's own process keeps the normal policy."""
-    async with _sqlite_writer(tmp_path) as (_engine, writer):
-        assert await writer.run("policy", _scheduling_policy) == os.SCHED_BATCH
-    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 async def test_an_answer_that_cannot_be_read_fails_that_write_alone(tmp_path: Path) -> None:
