@@ -58,8 +58,7 @@ class LoopBatch(Generic[In, Out]):
         return result
 
     def _run(self) -> None:
-        items, self._pending = self._pending, []
-        live = items
+        live, self._pending = self._pending, []
         try:
             for stage in self._stages:
                 live = _apply(stage, live)
