@@ -85,20 +85,25 @@ def start_gateway(
     accounts: Path,
     log: Path,
     log_level: str = "info",
+    module: str = "gateway",
 ) -> servers.Server:
+    """`python -m <module> serve`: the gateway, or a bench variant of it taking its arguments."""
     port = servers.free_port()
+    env = gateway_env(
+        port=port,
+        amqp_url=amqp_url,
+        database_url=database_url,
+        accounts=accounts,
+        log_level=log_level,
+    )
+    # `bench.load.…` modules are imported from this checkout, wherever the harness runs from.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))
     return servers.start(
         name,
-        [sys.executable, "-m", "gateway", "serve", "--workers", str(workers)],
+        [sys.executable, "-m", module, "serve", "--workers", str(workers)],
         port=port,
         log=log,
-        env=gateway_env(
-            port=port,
-            amqp_url=amqp_url,
-            database_url=database_url,
-            accounts=accounts,
-            log_level=log_level,
-        ),
+        env=env,
         ready_path="/readyz",
         timeout=120,
     )

@@ -23,7 +23,7 @@ WORK = Path(__file__).resolve().parents[1] / ".work"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--systems", default="a,b,c,c-pg1,c-pg2",
+    parser.add_argument("--systems", default="a,b,c,c-floor,c-pg1,c-pg2",
                         help=f"comma-separated, in order, of {','.join(SYSTEMS)}")  # fmt: skip
     parser.add_argument("--connections", default="64,8", help="comma-separated")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per point")
@@ -181,6 +181,7 @@ def _one(
             accounts=store.accounts,
             log=log,
             log_level=args.gateway_log_level,
+            module=spec.module,
         )
     else:
         server = start_baseline(spec, amqp_url=amqp_url, log=log)

@@ -70,6 +70,16 @@ def _ratio(num: float | None, den: float | None) -> str:
     return f"{num / den:.2f}×"
 
 
+def _rounds(results: list[SystemResult]) -> list[tuple[str, dict[str, SystemResult]]]:
+    """The systems of each round by their plain key (a run of several rounds names its results
+    ``c#1``, ``c#2``…): ratios are taken within a round, never across rounds."""
+    rounds: dict[str, dict[str, SystemResult]] = {}
+    for r in results:
+        key, _, number = r.key.partition("#")
+        rounds.setdefault(f"Round {number}" if number else "", {})[key] = r
+    return list(rounds.items())
+
+
 def _point(result: SystemResult, conns: int) -> Point | None:
     return next((p for p in result.points if p.connections == conns), None)
 
@@ -113,7 +123,8 @@ def _ratios(by_key: dict[str, SystemResult], c: str, conns_list: list[int]) -> l
             continue
 
         def get(p: Point | None, attr: str) -> float | None:
-            return None if p is None else float(getattr(p, attr))
+            value = None if p is None else getattr(p, attr)
+            return None if value is None else float(value)  # no RabbitMQ figure: None
 
         goal_rps = "≥ 0.9× (a), ≥ 1.2× (b)" if conns == max(conns_list) else ""
         rows += [
@@ -130,6 +141,37 @@ def _ratios(by_key: dict[str, SystemResult], c: str, conns_list: list[int]) -> l
             f"{_ratio(pc.rabbit_cpu_us, get(pa, 'rabbit_cpu_us'))} | "
             f"{_ratio(pc.rabbit_cpu_us, get(pb, 'rabbit_cpu_us'))} | |",
         ]
+    return [*rows, ""]
+
+
+def _floor(by_key: dict[str, SystemResult], conns_list: list[int]) -> list[str]:
+    """What the pipeline's stages cost inside the server: (c) against its floor."""
+    full, floor = by_key.get("c"), by_key.get("c-floor")
+    if full is None or floor is None:
+        return []
+    rows = [
+        "### (c) against its floor: the same server with the pipeline's stages skipped",
+        "",
+        "(c-floor) is the same server with verify, decrypt, parse, normalize, PII masking and "
+        "rules skipped (bench/load/gateway_floor.py): the HTTP server, dedup, routing, envelope, "
+        "confirmed publish, log line, metrics and record still run. Its CPU against (a) is what "
+        "the gateway costs besides its stages; (c) − (c-floor) is what the stages cost.",
+        "",
+        "| connections | req/s floor → c | CPU µs/req (a) | floor | c | c − floor | floor/(a) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    a = by_key.get("a")
+    for conns in conns_list:
+        pf, pc = _point(floor, conns), _point(full, conns)
+        pa = _point(a, conns) if a else None
+        if pf is None or pc is None:
+            continue
+        base = None if pa is None else pa.server_cpu_us
+        rows.append(
+            f"| {conns} | {_f(pf.rps)} → {_f(pc.rps)} | {_f(base)} | {_f(pf.server_cpu_us)} | "
+            f"{_f(pc.server_cpu_us)} | {_f(pc.server_cpu_us - pf.server_cpu_us)} | "
+            f"{_ratio(pf.server_cpu_us, base)} |"
+        )
     return [*rows, ""]
 
 
@@ -186,7 +228,6 @@ def write_http_report(
     now: datetime,
 ) -> Path:
     conns_list = list(settings["connections"])
-    by_key = {r.key: r for r in results}
     lines = [
         f"# HTTP load: kefu-gateway vs hand-written baselines — {now:%Y-%m-%d %H:%M}",
         "",
@@ -206,9 +247,13 @@ def write_http_report(
     ]
     for conns in conns_list:
         lines += _table(results, conns)
-    for key in ("c", "c-pg1", "c-pg2"):
-        lines += _ratios(by_key, key, conns_list)
-    lines += _workers(by_key, conns_list)
+    for title, systems in _rounds(results):
+        if title:
+            lines += [f"## {title}", ""]
+        for key in ("c", "c-floor", "c-pg1", "c-pg2"):
+            lines += _ratios(systems, key, conns_list)
+        lines += _floor(systems, conns_list)
+        lines += _workers(systems, conns_list)
     lines += _exactly_once(results)
     lines += ["## Runs", "", "| system | load avg before → after | RSS after MB | exit | notes |"]
     lines += ["|---|---|---:|---:|---|"]

@@ -22,6 +22,7 @@ class SystemSpec:
     kind: str  # "raw" | "handwritten" | "gateway"
     store: str | None = None  # gateway: "sqlite" | "postgres"
     workers: int = 1
+    module: str = "gateway"  # gateway: what `python -m` runs (the floor: bench.load.gateway_floor)
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -44,6 +45,14 @@ SYSTEMS: dict[str, SystemSpec] = {
             "b", "(b) hand-written: safe-mode verify/decrypt + xmltodict + publish", "handwritten"
         ),
         SystemSpec("c", "(c) kefu-gateway, 1 process, SQLite", "gateway", "sqlite", 1),
+        SystemSpec(
+            "c-floor",
+            "(c-floor) kefu-gateway, 1 process, SQLite, pipeline stages skipped (bench only)",
+            "gateway",
+            "sqlite",
+            1,
+            "bench.load.gateway_floor",
+        ),
         SystemSpec("c-pg1", "(c) kefu-gateway, --workers 1, PostgreSQL", "gateway", "postgres", 1),
         SystemSpec("c-pg2", "(c) kefu-gateway, --workers 2, PostgreSQL", "gateway", "postgres", 2),
     )
