@@ -231,6 +231,7 @@ def create_app(
         finally:
             if INGEST in app:
                 await app[INGEST].close(timeout=min(settings.publish_timeout, 5.0))
+            inbound_records.post()  # written by the dedup store's last flush (store_ctx)
             if recorder is not None:
                 await recorder.close()
             if OUTBOUND_SENDER in app:
