@@ -8,6 +8,7 @@ dedup would answer every later callback as a duplicate and the floor would measu
 from __future__ import annotations
 
 import hashlib
+import inspect
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,9 @@ async def test_the_floor_runs_the_stages_once_and_publishes_every_callback_under
 
 
 def test_install_replaces_ingest_handle_only() -> None:
+    # What the floor calls of `Ingest` (a rename there must fail here, not in a bench run).
+    assert callable(Ingest._publish_once)
+    assert "self._prepare" in inspect.getsource(Ingest.__init__)
     original = Ingest.handle
     try:
         gateway_floor.install()
