@@ -12,7 +12,6 @@ import inspect
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from adapters.wechat.adapter import WeChatAdapter
 from bench.load import gateway_floor
@@ -22,6 +21,7 @@ from gateway.ingest import Ingest
 from gateway.models import Message, WebhookRequest
 from normalizer.normalize import Normalizer
 from normalizer.pii import PiiMasker
+from tests.bench.pool_lines import pool_requests
 
 
 class _Path:
@@ -44,20 +44,10 @@ class _Path:
 
 
 def _requests(path: Path) -> list[WebhookRequest]:
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        target, body = line.split("\t", 1)
-        query = parse_qs(urlsplit(target).query, keep_blank_values=True)
-        out.append(
-            WebhookRequest(
-                method="POST",
-                headers={},
-                query={k: tuple(v) for k, v in query.items()},
-                body=body.encode(),
-                content_type="text/xml",
-            )
-        )
-    return out
+    return [
+        WebhookRequest(method="POST", headers={}, query=query, body=body, content_type="text/xml")
+        for _path, query, body in pool_requests(path)
+    ]
 
 
 async def test_the_floor_runs_the_stages_once_and_publishes_every_callback_under_its_own_id(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import xmltodict
 
@@ -19,18 +18,9 @@ from bench.load.account import ACCOUNT, AES_KEY, APP_ID, TOKEN, WEBHOOK_PATH
 from bench.load.baseline_handwritten import check_signature, decrypt
 from bench.load.callbacks import OFFSET_STEP, customer_ids, generate, read_offsets
 from gateway.models import Kind, Platform, WebhookRequest
+from tests.bench.pool_lines import pool_requests
 
 PHONE = re.compile(r"1[3-9]\d[- ]?\d{4}[- ]?\d{4}")
-
-
-def _requests(path: Path) -> list[tuple[str, dict[str, tuple[str, ...]], bytes]]:
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        target, body = line.split("\t", 1)
-        parts = urlsplit(target)
-        query = {k: tuple(v) for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        out.append((parts.path, query, body.encode()))
-    return out
 
 
 def test_generated_callbacks_are_accepted_by_the_gateway_adapter(tmp_path: Path) -> None:
@@ -40,7 +30,7 @@ def test_generated_callbacks_are_accepted_by_the_gateway_adapter(tmp_path: Path)
         account=ACCOUNT, token=TOKEN, app_id=APP_ID, encoding_aes_keys=[AES_KEY], clock=lambda: at
     )
     ids, texts = set(), []
-    for path, query, body in _requests(pool.path):
+    for path, query, body in pool_requests(pool.path):
         assert path == WEBHOOK_PATH
         assert query["encrypt_type"] == ("aes",)
         request = WebhookRequest("POST", {}, query, body, "text/xml")
@@ -59,7 +49,7 @@ def test_generated_callbacks_are_accepted_by_the_gateway_adapter(tmp_path: Path)
 
 def test_generated_callbacks_pass_the_handwritten_baseline_checks(tmp_path: Path) -> None:
     pool = generate(tmp_path / "pool.tsv", 10, seed=7)
-    for _path, query, body in _requests(pool.path):
+    for _path, query, body in pool_requests(pool.path):
         q = {k: v[0] for k, v in query.items()}
         encrypted = xmltodict.parse(body)["xml"]["Encrypt"]
         assert check_signature(q["signature"], TOKEN, q["timestamp"], q["nonce"])
